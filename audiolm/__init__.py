@@ -1,0 +1,1 @@
+"""AudioLM: semantic and acoustic tokens modelled by three transformer stages."""

@@ -1,0 +1,44 @@
+"""Pretrained DAC (e.g. ``descript/dac_16khz``: 16 kHz, 50 Hz, 12 x 1024) through ``transformers``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .base import Codec
+
+
+class DacCodec(Codec):
+    def __init__(self, model):
+        self.model = model.eval()
+        cfg = model.config
+        self.sample_rate = int(cfg.sampling_rate)
+        self.frame_rate = cfg.sampling_rate / cfg.hop_length
+        self.num_quantizers = int(cfg.n_codebooks)
+        self.codebook_size = int(cfg.codebook_size)
+
+    @classmethod
+    def from_pretrained(cls, repo_or_folder: str | Path, revision: str | None = None, **kwargs) -> "DacCodec":
+        """Load a ``transformers`` DAC checkpoint from a hub repo id or a local folder."""
+        from transformers import DacModel
+
+        return cls(DacModel.from_pretrained(str(repo_or_folder), revision=revision, **kwargs))
+
+    @torch.inference_mode()
+    def encode(self, wav: torch.Tensor, num_quantizers: int | None = None) -> torch.Tensor:
+        frames = self.num_frames(wav.shape[-1])
+        wav = F.pad(wav, (0, frames * self.hop_length - wav.shape[-1]))
+        codes = self.model.encode(wav[:, None], n_quantizers=num_quantizers).audio_codes
+        return codes[:, :num_quantizers or self.num_quantizers, :frames]
+
+    @torch.inference_mode()
+    def decode(self, ids: torch.Tensor) -> torch.Tensor:
+        wav = self.model.decode(audio_codes=ids).audio_values
+        return wav.reshape(ids.shape[0], -1)[:, : ids.shape[-1] * self.hop_length]
+
+    def save_pretrained(self, folder: str | Path, dtype: torch.dtype | None = None) -> None:
+        model = self.model if dtype is None else self.model.to(dtype)
+        model.save_pretrained(str(folder))
+        if dtype is not None:
+            self.model.float()

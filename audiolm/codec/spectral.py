@@ -1,0 +1,55 @@
+"""STFT front end / iSTFT back end with "same" padding (frames = samples / hop), as in Vocos,
+and the multi-resolution spectral losses the codec trains on."""
+from __future__ import annotations
+
+import librosa
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class STFT(nn.Module):
+    def __init__(self, n_fft: int, hop_length: int):
+        super().__init__()
+        assert (n_fft - hop_length) % 2 == 0, "n_fft - hop_length must be even"
+        self.n_fft, self.hop, self.pad = n_fft, hop_length, (n_fft - hop_length) // 2
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """``wav (B, L)``, L a multiple of hop -> complex ``(B, n_fft/2+1, L/hop)``."""
+        wav = F.pad(wav[:, None], (self.pad, self.pad), mode="reflect")[:, 0]
+        return torch.stft(wav, self.n_fft, self.hop, window=self.window, center=False, return_complex=True)
+
+    def inverse(self, spec: torch.Tensor) -> torch.Tensor:
+        """complex ``(B, n_fft/2+1, T)`` -> ``(B, T*hop)`` by windowed overlap-add."""
+        T = spec.shape[-1]
+        frames = torch.fft.irfft(spec, self.n_fft, dim=1) * self.window[None, :, None]  # (B, n_fft, T)
+        size = (T - 1) * self.hop + self.n_fft
+        fold = lambda x: F.fold(x, (1, size), (1, self.n_fft), stride=(1, self.hop))[:, 0, 0]  # noqa: E731
+        envelope = fold(self.window.square()[None, :, None].expand(1, -1, T))
+        wav = fold(frames)[:, self.pad:size - self.pad]
+        return wav / envelope[:, self.pad:size - self.pad].clamp(min=1e-8)
+
+
+class MultiResolutionLoss(nn.Module):
+    """Log-mel L1 and log-magnitude L1 + spectral convergence over several STFT sizes."""
+
+    def __init__(self, sample_rate: int, resolutions=((256, 64, 32), (512, 128, 64), (1024, 256, 80), (2048, 512, 128))):
+        super().__init__()
+        self.resolutions = [(n_fft, hop) for n_fft, hop, _ in resolutions]
+        for i, (n_fft, hop, n_mels) in enumerate(resolutions):
+            mel = torch.from_numpy(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)).float()
+            self.register_buffer(f"mel_{i}", mel, persistent=False)
+            self.register_buffer(f"window_{i}", torch.hann_window(n_fft), persistent=False)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        mel_loss, stft_loss = pred.new_zeros(()), pred.new_zeros(())
+        for i, (n_fft, hop) in enumerate(self.resolutions):
+            window = getattr(self, f"window_{i}")
+            mags = [torch.stft(x.float(), n_fft, hop, window=window, return_complex=True).abs() for x in (pred, target)]
+            mel = getattr(self, f"mel_{i}")
+            mel_loss = mel_loss + F.l1_loss(torch.log(mel @ mags[0] + 1e-5), torch.log(mel @ mags[1] + 1e-5))
+            convergence = torch.linalg.norm(mags[1] - mags[0]) / torch.linalg.norm(mags[1]).clamp(min=1e-8)
+            stft_loss = stft_loss + convergence + F.l1_loss(torch.log(mags[0] + 1e-5), torch.log(mags[1] + 1e-5))
+        n = len(self.resolutions)
+        return {"mel": mel_loss / n, "stft": stft_loss / n}

@@ -1,0 +1,13 @@
+"""The library's own exceptions: every message says what the user can do about it."""
+
+
+class AudioLMError(Exception):
+    """Base class for errors raised by this library."""
+
+
+class AudioInputError(AudioLMError, ValueError):
+    """An input recording cannot be used (unreadable, empty, too short, non-finite...)."""
+
+
+class BundleError(AudioLMError):
+    """A bundle is missing, malformed, or its parts do not fit together."""

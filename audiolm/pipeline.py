@@ -1,0 +1,235 @@
+"""``AudioLM``: a bundle's five components chained into the three inference modes."""
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .audio import AudioLimits, prepare_audio
+from .bundle import BundleConfig, resolve_bundle
+from .codec import Codec, load_codec
+from .errors import BundleError
+from .sampling import SamplingConfig
+from .semantic import SemanticTokenizer
+from .stages import FlatStage, ParallelFineStage, load_stage
+
+Progress = Callable[[str, float], None]  # (stage name, fraction of that stage done)
+
+
+@dataclass
+class GenerationSettings:
+    """Per-stage sampling; the paper's temperatures (0.6 / 0.8 / 0.6) by default."""
+    semantic: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=0.6))
+    coarse: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=0.8))
+    fine: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=0.6))
+
+
+@dataclass
+class GenerationResult:
+    audio: np.ndarray  # (N, samples) float32
+    sample_rate: int
+    prompt_samples: int  # samples of the output that come from the prompt (0 if none)
+    seed: int
+    semantic_ids: torch.Tensor  # (N, T_s)
+    acoustic_ids: torch.Tensor  # (N, Q, T_a)
+
+
+class AudioLM:
+    def __init__(self, config: BundleConfig, codec: Codec, semantic_tokenizer: SemanticTokenizer,
+                 semantic_stage: FlatStage, coarse_stage: FlatStage, fine_stage: FlatStage | ParallelFineStage,
+                 device: str | torch.device = "cpu"):
+        self.config, self.codec, self.semantic_tokenizer = config, codec, semantic_tokenizer
+        self.semantic_stage, self.coarse_stage, self.fine_stage = semantic_stage, coarse_stage, fine_stage
+        self.device = torch.device(device)
+        check_compatible(self)
+        for module in self._modules():
+            module.to(self.device).eval()
+        self.limits = AudioLimits()
+
+    def _modules(self):
+        modules = [self.semantic_tokenizer, self.semantic_stage, self.coarse_stage, self.fine_stage]
+        if isinstance(self.codec, torch.nn.Module):
+            modules.append(self.codec)
+        else:
+            modules.append(self.codec.model)
+        return modules
+
+    # ----- loading and saving -----
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id: str | Path, revision: str | None = None, device: str = "cpu",
+                        cache_dir: str | None = None, token: str | bool | None = None,
+                        local_files_only: bool = False) -> "AudioLM":
+        folder = resolve_bundle(path_or_repo_id, revision, cache_dir, token, local_files_only)
+        config = BundleConfig.load(folder)
+        return cls(config, load_codec(folder / "codec"), SemanticTokenizer.from_folder(folder / "semantic_tokenizer"),
+                   load_stage(folder / "semantic"), load_stage(folder / "coarse"), load_stage(folder / "fine"),
+                   device=device)
+
+    def save_pretrained(self, folder: str | Path, dtype: torch.dtype | None = None, model_card: str | None = None):
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.config.save(folder)
+        self.codec.save_pretrained(folder / "codec", dtype)
+        self.semantic_tokenizer.save_pretrained(folder / "semantic_tokenizer", dtype)
+        for name in ("semantic", "coarse", "fine"):
+            getattr(self, f"{name}_stage").save_pretrained(folder / name, dtype)
+        if model_card is not None:
+            (folder / "README.md").write_text(model_card)
+        return folder
+
+    def push_to_hub(self, repo_id: str, revision: str | None = None, private: bool = False,
+                    token: str | None = None, dtype: torch.dtype | None = torch.float16,
+                    model_card: str | None = None, commit_message: str = "Upload AudioLM bundle") -> str:
+        """Save to a temporary folder and upload it as one commit; returns the commit URL."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp, dtype, model_card)
+            info = api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=revision,
+                                     commit_message=commit_message)
+        return str(info)
+
+    # ----- tokens -----
+    def prepare(self, wav, sample_rate: int) -> np.ndarray:
+        """Validate a signal (any rate, mono/stereo) into mono float32 at the bundle's rate."""
+        return prepare_audio(wav, sample_rate, self.config.sample_rate, self.limits)
+
+    @property
+    def alignment_samples(self) -> int:
+        """Samples per unit where semantic and acoustic frames line up (640 for 25 Hz / 50 Hz)."""
+        sr = self.config.sample_rate
+        return math.lcm(round(sr / self.config.semantic_rate), round(sr / self.config.acoustic_rate))
+
+    def tokenize(self, wav: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mono wav at the bundle rate -> semantic ids ``(1, T_s)``, acoustic ids ``(1, Q, T_a)``."""
+        x = torch.from_numpy(np.asarray(wav, dtype=np.float32))[None].to(self.device)
+        return self.semantic_tokenizer.tokenize(x), self.codec.encode(x)
+
+    def _aligned(self, wav: np.ndarray) -> np.ndarray:
+        unit = self.alignment_samples
+        return wav[: len(wav) // unit * unit]
+
+    # ----- the three modes -----
+    def unconditional(self, seconds: float, num_samples: int = 1, seed: int = 0,
+                      settings: GenerationSettings = GenerationSettings(),
+                      progress: Progress | None = None) -> GenerationResult:
+        self._check_seconds(seconds)
+        frames = round(seconds * self.config.acoustic_rate)
+        empty_sem = torch.zeros(num_samples, 1, 0, dtype=torch.long, device=self.device)
+        return self._generate(empty_sem, self._empty_acoustic(num_samples), frames, round(seconds * self.config.sample_rate),
+                              0, seed, settings, progress, generate_semantic=True)
+
+    def continuation(self, prompt: np.ndarray, seconds: float, num_samples: int = 1, seed: int = 0,
+                     settings: GenerationSettings = GenerationSettings(),
+                     progress: Progress | None = None) -> GenerationResult:
+        """Continue ``prompt`` by ``seconds``; the output holds the (codec-decoded) prompt first."""
+        self._check_seconds(seconds)
+        prompt = self._aligned(prompt)
+        sem, acoustic = self.tokenize(prompt)
+        frames = acoustic.shape[2] + round(seconds * self.config.acoustic_rate)
+        samples = len(prompt) + round(seconds * self.config.sample_rate)
+        return self._generate(sem[:, None].expand(num_samples, -1, -1), acoustic.expand(num_samples, -1, -1),
+                              frames, samples, len(prompt), seed, settings, progress, generate_semantic=True)
+
+    def acoustic_generation(self, wav: np.ndarray, voice: np.ndarray | None = None, num_samples: int = 1,
+                            seed: int = 0, settings: GenerationSettings = GenerationSettings(),
+                            progress: Progress | None = None) -> GenerationResult:
+        """Keep the content (semantic ids) of ``wav``; new acoustics, or those of ``voice``."""
+        sem, _ = self.tokenize(wav)
+        frames = self.codec.num_frames(len(wav))
+        prefix_sem, prefix_acoustic = sem[:, :0], self._empty_acoustic(1)
+        if voice is not None:
+            prefix_sem, prefix_acoustic = self.tokenize(self._aligned(voice))
+        cond = torch.cat([prefix_sem, sem], 1)[:, None].expand(num_samples, -1, -1)
+        result = self._generate(cond, prefix_acoustic.expand(num_samples, -1, -1),
+                                prefix_acoustic.shape[2] + frames, None, 0, seed, settings, progress,
+                                generate_semantic=False)
+        skip = prefix_acoustic.shape[2]
+        result.acoustic_ids = result.acoustic_ids[:, :, skip:]
+        result.semantic_ids = result.semantic_ids[:, prefix_sem.shape[1]:]
+        result.audio = result.audio[:, skip * self.codec.hop_length:][:, :len(wav)]
+        return result
+
+    # ----- shared path -----
+    def _empty_acoustic(self, n: int) -> torch.Tensor:
+        return torch.zeros(n, self.config.num_quantizers, 0, dtype=torch.long, device=self.device)
+
+    def _check_seconds(self, seconds: float) -> None:
+        if not 0 < seconds <= self.limits.max_seconds:
+            raise ValueError(f"seconds must be in (0, {self.limits.max_seconds:g}], got {seconds}")
+
+    def _generate(self, sem, acoustic_prefix, frames, samples, prompt_samples, seed, settings, progress,
+                  generate_semantic: bool) -> GenerationResult:
+        """Semantic (optional) -> coarse -> fine -> decode, continuing the given prefixes."""
+        generator = torch.Generator(self.device).manual_seed(seed)
+        report = (lambda name: (lambda done, total: progress(name, done / max(total, 1)))) if progress else \
+            (lambda name: None)
+        Qc = self.config.num_coarse
+        if generate_semantic:
+            sem_frames = math.ceil(frames * self.config.semantic_rate / self.config.acoustic_rate)
+            sem = self.semantic_stage.generate(None, sem, sem_frames, settings.semantic, generator,
+                                               report("semantic"))
+        coarse = self.coarse_stage.generate(sem, acoustic_prefix[:, :Qc], frames, settings.coarse, generator,
+                                            report("coarse"))
+        if isinstance(self.fine_stage, ParallelFineStage):
+            fine = self.fine_stage.generate(coarse, acoustic_prefix[:, Qc:], settings.fine, generator,
+                                            report("fine"))
+        else:
+            fine = self.fine_stage.generate(coarse, acoustic_prefix[:, Qc:], frames, settings.fine, generator,
+                                            report("fine"))
+        ids = torch.cat([coarse, fine], 1)
+        audio = self.codec.decode(ids).float().cpu().numpy()
+        if samples is not None:
+            audio = audio[:, :samples]
+        if progress:
+            progress("decode", 1.0)
+        return GenerationResult(np.clip(audio, -1, 1), self.config.sample_rate, prompt_samples, seed,
+                                sem[:, 0].cpu(), ids.cpu())
+
+
+def check_compatible(model: AudioLM) -> None:
+    """Assert that the bundle's parts fit together, with messages that say what to fix."""
+    c, problems = model.config, []
+
+    def expect(what, got, want):
+        if got != want:
+            problems.append(f"{what} is {got} but the bundle config says {want}")
+
+    codec, tok = model.codec, model.semantic_tokenizer
+    expect("codec sample_rate", codec.sample_rate, c.sample_rate)
+    expect("codec frame_rate", codec.frame_rate, c.acoustic_rate)
+    expect("codec num_quantizers", codec.num_quantizers, c.num_quantizers)
+    expect("codec codebook_size", codec.codebook_size, c.codebook_size)
+    expect("semantic tokenizer frame_rate", tok.frame_rate, c.semantic_rate)
+    expect("semantic tokenizer num_clusters", tok.config.num_clusters, c.semantic_vocab)
+    s = model.semantic_stage.config
+    expect("semantic stage vocab (target_codebook)", s.target_codebook, c.semantic_vocab)
+    expect("semantic stage target_levels", s.target_levels, 1)
+    expect("semantic stage cond_levels", s.cond_levels, 0)
+    k = model.coarse_stage.config
+    expect("coarse stage cond_codebook (semantic vocab)", k.cond_codebook, c.semantic_vocab)
+    expect("coarse stage target_levels (Q')", k.target_levels, c.num_coarse)
+    expect("coarse stage target_codebook", k.target_codebook, c.codebook_size)
+    expect("coarse stage cond_rate", k.cond_rate, c.semantic_rate)
+    expect("coarse stage target_rate", k.target_rate, c.acoustic_rate)
+    f = model.fine_stage.config
+    if isinstance(model.fine_stage, ParallelFineStage):
+        expect("fine_layout", "parallel", c.fine_layout)
+        expect("fine stage num_levels (Q)", f.num_levels, c.num_quantizers)
+        expect("fine stage first_level (Q')", f.first_level, c.num_coarse)
+        expect("fine stage codebook", f.codebook, c.codebook_size)
+    else:
+        expect("fine_layout", "autoregressive", c.fine_layout)
+        expect("fine stage cond_levels (Q')", f.cond_levels, c.num_coarse)
+        expect("fine stage target_levels (Q - Q')", f.target_levels, c.num_quantizers - c.num_coarse)
+        expect("fine stage codebooks", (f.cond_codebook, f.target_codebook), (c.codebook_size, c.codebook_size))
+    if problems:
+        raise BundleError("The bundle's components do not fit together:\n- " + "\n- ".join(problems)
+                          + "\nRetrain or re-export the mismatched component, or fix config.json.")

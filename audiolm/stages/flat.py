@@ -1,0 +1,158 @@
+"""Autoregressive stage over a flattened token layout (the paper's three stages).
+
+Layout of one window: ``[BOS] cond(frame-major, per-level offsets) [SEP] target(frame-major)``
+in one shared vocabulary ``[cond levels | target levels | BOS, SEP]``.
+
+- semantic stage: no cond, 1 target level (semantic ids)
+- coarse stage: cond = semantic ids, target = the first Q' codec levels
+- fine stage (paper layout): cond = the Q' coarse levels, target = the remaining Q - Q'
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..sampling import SamplingConfig, sample
+from ..serialization import config_from_dict, load_weights, read_config, save_module
+from ..transformer import DecoderLM, TransformerConfig
+from .windows import plan_windows
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class FlatStageConfig:
+    name: str = "coarse"  # semantic | coarse | fine
+    cond_levels: int = 1
+    cond_codebook: int = 512
+    cond_rate: float = 25.0  # cond frames per second
+    target_levels: int = 4
+    target_codebook: int = 1024
+    target_rate: float = 50.0  # target frames per second
+    first_target_level: int = 0  # codec level of the first target stream (0 coarse, Q' fine)
+    window_frames: int = 500  # target frames per context window (10 s at 50 Hz)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+
+    @property
+    def target_offset(self) -> int:
+        return self.cond_levels * self.cond_codebook
+
+    @property
+    def vocab_size(self) -> int:
+        return self.target_offset + self.target_levels * self.target_codebook + 2
+
+    @property
+    def bos(self) -> int:
+        return self.vocab_size - 2
+
+    @property
+    def sep(self) -> int:
+        return self.vocab_size - 1
+
+    def cond_span(self, start: int, end: int) -> tuple[int, int]:
+        """Cond frames covering target frames ``[start, end)``."""
+        ratio = self.cond_rate / self.target_rate
+        return math.floor(start * ratio), math.ceil(end * ratio)
+
+    def window_tokens(self) -> int:
+        lo, hi = self.cond_span(0, self.window_frames)
+        return 2 + self.cond_levels * (hi - lo) + self.target_levels * self.window_frames
+
+    def __post_init__(self):
+        if self.window_tokens() > self.transformer.max_seq_len:
+            raise ValueError(f"{self.name} stage: a window of {self.window_frames} frames needs "
+                             f"{self.window_tokens()} positions but max_seq_len is {self.transformer.max_seq_len}; "
+                             "raise max_seq_len or shrink window_frames.")
+        if not self.transformer.causal:
+            raise ValueError("an autoregressive stage needs a causal transformer")
+
+
+class FlatStage(nn.Module):
+    def __init__(self, config: FlatStageConfig):
+        super().__init__()
+        self.config = config
+        self.lm = DecoderLM(config.vocab_size, config.transformer)
+        c = config
+        self.register_buffer("cond_offsets", torch.arange(c.cond_levels) * c.cond_codebook, persistent=False)
+        self.register_buffer("target_offsets", c.target_offset + torch.arange(c.target_levels) * c.target_codebook,
+                             persistent=False)
+
+    # ----- layout -----
+    def flatten(self, cond: torch.Tensor | None, target: torch.Tensor) -> torch.Tensor:
+        """``cond (B, Lc, Tc)``, ``target (B, Lt, Tt)`` -> ids ``(B, 2 + Lc*Tc + Lt*Tt)``."""
+        B = target.shape[0]
+        special = lambda token: torch.full((B, 1), token, dtype=torch.long, device=target.device)  # noqa: E731
+        parts = [special(self.config.bos)]
+        if cond is not None and self.config.cond_levels:
+            self._check(cond, self.config.cond_levels, self.config.cond_codebook, "cond")
+            parts.append((cond + self.cond_offsets[:, None]).transpose(1, 2).reshape(B, -1))
+        parts.append(special(self.config.sep))
+        self._check(target, self.config.target_levels, self.config.target_codebook, "target")
+        parts.append((target + self.target_offsets[:, None]).transpose(1, 2).reshape(B, -1))
+        return torch.cat(parts, dim=1)
+
+    def unflatten_target(self, flat: torch.Tensor) -> torch.Tensor:
+        """The target part of ``flatten`` (``(B, Tt*Lt)``) back to ``(B, Lt, Tt)``."""
+        B, L = flat.shape[0], self.config.target_levels
+        return flat.view(B, -1, L).transpose(1, 2) - self.target_offsets[:, None]
+
+    @staticmethod
+    def _check(ids, levels, codebook, what):
+        if ids.dim() != 3 or ids.shape[1] != levels:
+            raise ValueError(f"{what} ids must be (B, {levels}, T), got {tuple(ids.shape)}")
+        if ids.numel() and (ids.min() < 0 or ids.max() >= codebook):
+            raise ValueError(f"{what} ids must lie in [0, {codebook})")
+
+    # ----- training -----
+    def loss(self, cond: torch.Tensor | None, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of every target token, each over its own level's codebook."""
+        ids = self.flatten(cond, target)
+        B, L, T = target.shape
+        logits = self.lm(ids[:, :-1])[:, -L * T:].reshape(B, T, L, -1)  # (B, T, L, V)
+        K = self.config.target_codebook
+        per_level = torch.stack([logits[:, :, l, o:o + K] for l, o in enumerate(self.target_offsets.tolist())], 2)
+        return F.cross_entropy(per_level.reshape(-1, K).float(), target.transpose(1, 2).reshape(-1))
+
+    # ----- sampling -----
+    @torch.inference_mode()
+    def generate(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
+                 sampling: SamplingConfig = SamplingConfig(), generator: torch.Generator | None = None,
+                 progress: ProgressFn | None = None) -> torch.Tensor:
+        """Continue ``prefix (B, Lt, P)`` to ``total_frames`` frames given ``cond (B, Lc, Tc)``."""
+        c = self.config
+        B, known = prefix.shape[0], prefix.shape[2]
+        out = torch.zeros(B, c.target_levels, max(total_frames, known), dtype=torch.long, device=prefix.device)
+        out[:, :, :known] = prefix
+        todo, done = (total_frames - known) * c.target_levels, 0
+        ranges = [(o, o + c.target_codebook) for o in self.target_offsets.tolist()]
+        for start, end in plan_windows(known, total_frames, c.window_frames):
+            window_cond = None
+            if cond is not None and c.cond_levels:
+                lo, hi = c.cond_span(start, end)
+                window_cond = cond[:, :, lo:hi]
+            ids = self.flatten(window_cond, out[:, :, start:known])
+            cache = self.lm.body.new_cache(B, capacity=ids.shape[1] + (end - known) * c.target_levels)
+            feed = ids
+            for frame in range(known, end):
+                for level, (lo, hi) in enumerate(ranges):
+                    logits = self.lm(feed, cache, vocab_range=(lo, hi))[:, -1]
+                    token = sample(logits, sampling, generator)
+                    out[:, level, frame] = token
+                    feed = (token + lo)[:, None]
+                done += c.target_levels
+                if progress is not None:
+                    progress(done, todo)
+            known = end
+        return out[:, :, :total_frames]
+
+    def save_pretrained(self, folder, dtype: torch.dtype | None = None) -> None:
+        save_module(self, self.config, folder, "flat", dtype)
+
+    @classmethod
+    def from_folder(cls, folder) -> "FlatStage":
+        return load_weights(cls(config_from_dict(FlatStageConfig, read_config(folder))), folder).eval()

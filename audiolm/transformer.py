@@ -1,0 +1,152 @@
+"""A compact pre-norm transformer (RoPE, SDPA) with a preallocated KV cache.
+
+``Transformer`` maps embeddings to hidden states and is shared by the three stages and the
+built-in semantic encoder; ``DecoderLM`` adds a token embedding and an output head.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class TransformerConfig:
+    d_model: int = 384
+    n_layers: int = 6
+    n_heads: int = 6
+    ff_mult: int = 4
+    max_seq_len: int = 4096  # RoPE table and KV-cache capacity
+    dropout: float = 0.0
+    causal: bool = True
+
+
+class KVCache:
+    """Per-layer key/value buffers ``(B, nh, capacity, hs)`` filled in place, plus a length."""
+
+    def __init__(self, config: TransformerConfig, batch: int, device=None, dtype=torch.float32, capacity=None):
+        capacity = capacity or config.max_seq_len
+        shape = (batch, config.n_heads, capacity, config.d_model // config.n_heads)
+        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
+        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
+        self.length = 0
+        self.capacity = capacity
+
+    def truncate(self, length: int) -> None:
+        """Forget everything after ``length`` positions (entries are overwritten later)."""
+        self.length = min(self.length, length)
+
+
+def rotary_tables(head_dim: int, max_len: int, base: float = 10000.0):
+    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2).float() / head_dim)
+    angles = torch.outer(torch.arange(max_len).float(), inv_freq)  # (T, hs/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x, cos, sin):  # x: (B, nh, T, hs); cos/sin: (T, hs/2)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return rotated.flatten(-2)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        assert cfg.d_model % cfg.n_heads == 0, "d_model must be divisible by n_heads"
+        self.n_heads, self.causal, self.dropout = cfg.n_heads, cfg.causal, cfg.dropout
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+
+    def forward(self, x, cos, sin, start: int, cache: KVCache | None, layer: int):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, C // self.n_heads).permute(2, 0, 3, 1, 4)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)  # (B, nh, T, hs)
+        if cache is not None:
+            cache.keys[layer][:, :, start:start + T] = k
+            cache.values[layer][:, :, start:start + T] = v
+            k, v = cache.keys[layer][:, :, :start + T], cache.values[layer][:, :, :start + T]
+        mask, is_causal = None, False
+        if self.causal and T > 1:
+            if start == 0:
+                is_causal = True
+            else:  # a chunk after cached positions: query i sees keys <= start + i
+                mask = torch.arange(start + T, device=x.device)[None] <= (start + torch.arange(T, device=x.device))[:, None]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.norm1, self.norm2 = nn.RMSNorm(cfg.d_model), nn.RMSNorm(cfg.d_model)
+        self.attn = SelfAttention(cfg)
+        self.mlp = nn.Sequential(nn.Linear(cfg.d_model, cfg.ff_mult * cfg.d_model, bias=False), nn.GELU(),
+                                 nn.Linear(cfg.ff_mult * cfg.d_model, cfg.d_model, bias=False), nn.Dropout(cfg.dropout))
+
+    def forward(self, x, cos, sin, start, cache, layer):
+        x = x + self.attn(self.norm1(x), cos, sin, start, cache, layer)
+        return x + self.mlp(self.norm2(x))
+
+
+class Transformer(nn.Module):
+    """Embeddings ``(B, T, d)`` -> normalised hidden states ``(B, T, d)``."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.config = cfg
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = nn.RMSNorm(cfg.d_model)
+        cos, sin = rotary_tables(cfg.d_model // cfg.n_heads, cfg.max_seq_len)
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+        self.apply(_init_weights)
+
+    def forward(self, x, cache: KVCache | None = None, return_layers: bool = False):
+        start = cache.length if cache is not None else 0
+        T = x.shape[1]
+        if start + T > self.config.max_seq_len:
+            raise ValueError(f"Sequence of {start + T} positions exceeds max_seq_len={self.config.max_seq_len}.")
+        if cache is not None and not self.config.causal:
+            raise ValueError("A KV cache only makes sense for a causal transformer.")
+        cos, sin = self.cos[start:start + T].to(x.dtype), self.sin[start:start + T].to(x.dtype)
+        layers = []
+        for i, block in enumerate(self.blocks):
+            x = block(x, cos, sin, start, cache, i)
+            layers.append(x)
+        if cache is not None:
+            cache.length = start + T
+        x = self.norm(x)
+        return (x, layers) if return_layers else x
+
+    def new_cache(self, batch: int, device=None, dtype=None, capacity=None) -> KVCache:
+        p = next(self.parameters())
+        return KVCache(self.config, batch, device or p.device, dtype or p.dtype, capacity)
+
+
+class DecoderLM(nn.Module):
+    """Token ids -> next-token logits over one shared vocabulary (layouts live in the stages)."""
+
+    def __init__(self, vocab_size: int, cfg: TransformerConfig):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, cfg.d_model)
+        self.body = Transformer(cfg)
+        self.head = nn.Linear(cfg.d_model, vocab_size, bias=False)
+        self.apply(_init_weights)
+
+    def forward(self, ids, cache: KVCache | None = None, vocab_range: tuple[int, int] | None = None):
+        """``ids (B, T)`` -> logits ``(B, T, V)``, or only over ``vocab_range=(lo, hi)`` (cheaper)."""
+        h = self.body(self.embed(ids), cache)
+        if vocab_range is None:
+            return self.head(h)
+        lo, hi = vocab_range
+        return F.linear(h, self.head.weight[lo:hi])
+
+
+def _init_weights(module):
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
