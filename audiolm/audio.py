@@ -37,7 +37,9 @@ def load_audio(path: str | Path, sample_rate: int = 16000, limits: AudioLimits =
     if path.stat().st_size == 0:
         raise AudioInputError(f"Audio file {path.name} is empty (0 bytes). Upload a recording.")
     try:
-        wav, sr = librosa.load(path, sr=None, mono=False)
+        with warnings.catch_warnings():  # librosa's soundfile -> audioread fallback chatter
+            warnings.simplefilter("ignore", (UserWarning, FutureWarning))
+            wav, sr = librosa.load(path, sr=None, mono=False)
     except Exception as exc:  # soundfile/audioread raise many unrelated types
         raise AudioInputError(
             f"Could not decode {path.name} ({type(exc).__name__}). "

@@ -23,6 +23,8 @@ class ModelSizes:
     codec_dim: int = 256
     encoder_d_model: int = 256
     encoder_layers: int = 6
+    encoder_heads: int = 4
+    codec_latent_dim: int = 64
     semantic_window: int = 750  # semantic frames per window (30 s)
     coarse_window: int = 500  # acoustic frames per window (10 s)
     fine_window: int = 150  # acoustic frames per window (3 s)
@@ -31,6 +33,7 @@ class ModelSizes:
 SIZES = {
     "default": ModelSizes(),
     "tiny": ModelSizes(d_model=32, n_layers=2, n_heads=2, codec_dim=32, encoder_d_model=32, encoder_layers=2,
+                       encoder_heads=2, codec_latent_dim=16,
                        semantic_window=64, coarse_window=48, fine_window=32),
 }
 
@@ -65,11 +68,11 @@ def random_audiolm(bundle: BundleConfig = BundleConfig(), size: str | ModelSizes
     hop = round(bundle.sample_rate / bundle.acoustic_rate)
     codec = NeuralCodec(NeuralCodecConfig(
         bundle.sample_rate, hop, 4 * hop, sizes.codec_dim, 2, 2,
-        RVQConfig(dim=16 if size == "tiny" else 64, num_quantizers=bundle.num_quantizers,
+        RVQConfig(dim=sizes.codec_latent_dim, num_quantizers=bundle.num_quantizers,
                   codebook_size=bundle.codebook_size)))
     stack = round(bundle.sample_rate / bundle.semantic_rate / 160)
     encoder = BuiltinEncoderConfig(sample_rate=bundle.sample_rate, stack=stack, transformer=TransformerConfig(
-        sizes.encoder_d_model, sizes.encoder_layers, sizes.n_heads, causal=False, max_seq_len=2048))
+        sizes.encoder_d_model, sizes.encoder_layers, sizes.encoder_heads, causal=False, max_seq_len=2048))
     tokenizer = SemanticTokenizer(SemanticTokenizerConfig("builtin", min(4, sizes.encoder_layers),
                                                           bundle.semantic_vocab, encoder))
     tokenizer.centroids.normal_()

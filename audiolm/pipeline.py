@@ -90,6 +90,8 @@ class AudioLM:
 
         api = HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision is not None:  # the Hub rejects commits to a branch that does not exist yet
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp, dtype, model_card)
             info = api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=revision,

@@ -34,8 +34,9 @@ class DacCodec(Codec):
 
     @torch.inference_mode()
     def decode(self, ids: torch.Tensor) -> torch.Tensor:
-        wav = self.model.decode(audio_codes=ids).audio_values
-        return wav.reshape(ids.shape[0], -1)[:, : ids.shape[-1] * self.hop_length]
+        wav = self.model.decode(audio_codes=ids).audio_values.reshape(ids.shape[0], -1)
+        samples = ids.shape[-1] * self.hop_length  # DAC's convolutions may lose a few edge samples
+        return F.pad(wav, (0, max(0, samples - wav.shape[-1])))[:, :samples]
 
     def save_pretrained(self, folder: str | Path, dtype: torch.dtype | None = None) -> None:
         model = self.model if dtype is None else self.model.to(dtype)

@@ -1,0 +1,200 @@
+"""Command line: ``python -m audiolm {generate,resynthesize,tokenize,bench,random-bundle}``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_BUNDLE = "checkpoints/speech"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m audiolm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p):
+        p.add_argument("--bundle", default=DEFAULT_BUNDLE, help="bundle folder or Hub repo id")
+        p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+        p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+
+    g = sub.add_parser("generate", help="generate audio in one of the three modes")
+    common(g)
+    g.add_argument("--mode", required=True, choices=["unconditional", "acoustic", "continuation"])
+    g.add_argument("--input", help="input recording (acoustic) or prompt (continuation)")
+    g.add_argument("--voice", help="voice prompt for acoustic generation (speaker conversion)")
+    g.add_argument("--seconds", type=float, default=5.0, help="seconds of new audio")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--num-samples", type=int, default=1, help="N outputs: OUT, or OUT-0 ... OUT-(N-1)")
+    g.add_argument("--temperature", type=float, nargs=3, metavar=("SEMANTIC", "COARSE", "FINE"),
+                   default=(0.6, 0.8, 0.6))
+    g.add_argument("--top-k", type=int, default=None)
+    g.add_argument("--top-p", type=float, default=None)
+    g.add_argument("--out", required=True)
+
+    r = sub.add_parser("resynthesize", help="codec round trip: encode then decode")
+    common(r)
+    r.add_argument("--input", required=True)
+    r.add_argument("--levels", type=int, default=None, help="decode from the first N levels only")
+    r.add_argument("--out", required=True)
+
+    t = sub.add_parser("tokenize", help="write semantic and acoustic ids as safetensors")
+    common(t)
+    t.add_argument("--input", required=True)
+    t.add_argument("--out", required=True)
+
+    b = sub.add_parser("bench", help="real-time factors per stage and mode, peak memory")
+    common(b)
+    b.add_argument("--random", choices=["tiny", "default"], default=None,
+                   help="time a randomly initialised bundle of this size instead of --bundle")
+    b.add_argument("--fine-layout", choices=["parallel", "autoregressive"], default="parallel",
+                   help="fine-stage layout of a --random bundle")
+    b.add_argument("--seconds", type=float, default=10.0)
+    b.add_argument("--batch", type=int, default=1)
+    b.add_argument("--threads", type=int, default=2)
+    b.add_argument("--json", default=None, help="also write the figures here")
+
+    n = sub.add_parser("random-bundle", help="write a randomly initialised bundle (until trained weights exist)")
+    n.add_argument("--out", required=True)
+    n.add_argument("--size", choices=["tiny", "default"], default="tiny")
+    n.add_argument("--fine-layout", choices=["parallel", "autoregressive"], default="parallel")
+    n.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def load_model(args):
+    from .pipeline import AudioLM
+
+    return AudioLM.from_pretrained(args.bundle, revision=args.revision, device=args.device)
+
+
+def load_input(model, path):
+    from .audio import load_audio
+
+    return load_audio(path, model.config.sample_rate, model.limits)
+
+
+def tqdm_progress():
+    """A progress callback that shows one tqdm bar per stage."""
+    from tqdm import tqdm
+
+    bars = {}
+
+    def progress(stage: str, fraction: float):
+        bar = bars.get(stage)
+        if bar is None:
+            for other in bars.values():
+                other.close()
+            bar = bars[stage] = tqdm(total=100, desc=stage, unit="%", leave=False)
+        bar.update(round(100 * fraction) - bar.n)
+
+    return progress
+
+
+def cmd_generate(args):
+    from .audio import save_audio
+    from .pipeline import GenerationSettings
+    from .sampling import SamplingConfig
+
+    model = load_model(args)
+    settings = GenerationSettings(*(SamplingConfig(t, args.top_k, args.top_p) for t in args.temperature))
+    kwargs = dict(num_samples=args.num_samples, seed=args.seed, settings=settings, progress=tqdm_progress())
+    if args.mode == "unconditional":
+        result = model.unconditional(args.seconds, **kwargs)
+    else:
+        if not args.input:
+            raise SystemExit(f"--mode {args.mode} needs --input")
+        wav = load_input(model, args.input)
+        if args.mode == "acoustic":
+            voice = load_input(model, args.voice) if args.voice else None
+            result = model.acoustic_generation(wav, voice, **kwargs)
+        else:
+            result = model.continuation(wav, args.seconds, **kwargs)
+    out = Path(args.out)
+    paths = [out] if len(result.audio) == 1 else [out.with_name(f"{out.stem}-{i}{out.suffix}")
+                                                   for i in range(len(result.audio))]
+    for path, audio in zip(paths, result.audio):
+        save_audio(path, audio, result.sample_rate)
+        print(f"wrote {path} ({len(audio) / result.sample_rate:.2f} s, seed {result.seed})")
+
+
+def cmd_resynthesize(args):
+    import torch
+
+    from .audio import save_audio
+
+    model = load_model(args)
+    wav = load_input(model, args.input)
+    ids = model.codec.encode(torch.from_numpy(wav)[None].to(model.device))
+    levels = args.levels or ids.shape[1]
+    if not 1 <= levels <= ids.shape[1]:
+        raise SystemExit(f"--levels must be in [1, {ids.shape[1]}]")
+    audio = model.codec.decode(ids[:, :levels])[0, :len(wav)].float().cpu().numpy()
+    save_audio(args.out, audio, model.config.sample_rate)
+    print(f"wrote {args.out} ({levels} of {ids.shape[1]} levels)")
+
+
+def cmd_tokenize(args):
+    from safetensors.torch import save_file
+
+    model = load_model(args)
+    semantic, acoustic = model.tokenize(load_input(model, args.input))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    save_file({"semantic": semantic[0].cpu().contiguous(), "acoustic": acoustic[0].cpu().contiguous()}, args.out,
+              metadata={"semantic_rate": str(model.config.semantic_rate),
+                        "acoustic_rate": str(model.config.acoustic_rate)})
+    print(f"wrote {args.out}: semantic {tuple(semantic[0].shape)}, acoustic {tuple(acoustic[0].shape)}")
+
+
+def cmd_bench(args):
+    import torch
+
+    from .bench import run_bench
+
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    if args.random:
+        from .bundle import BundleConfig
+        from .factory import random_audiolm
+
+        model = random_audiolm(BundleConfig(fine_layout=args.fine_layout), args.random, device=args.device)
+        print(f"random {args.random} bundle, default geometry, fine layout {args.fine_layout}")
+    else:
+        model = load_model(args)
+    load = time.perf_counter() - start
+    report = run_bench(model, args.seconds, batch=args.batch, load_seconds=None if args.random else load,
+                       log=lambda line: print(line, file=sys.stderr))
+    print(report.to_markdown())
+    if args.json:
+        Path(args.json).write_text(report.to_json())
+
+
+def cmd_random_bundle(args):
+    import torch
+
+    from .bundle import BundleConfig
+    from .factory import random_audiolm, tiny_bundle_config
+
+    config = BundleConfig(fine_layout=args.fine_layout) if args.size == "default" else \
+        tiny_bundle_config(fine_layout=args.fine_layout)
+    model = random_audiolm(config, args.size, seed=args.seed)
+    card = (f"# Random AudioLM bundle ({args.size})\n\nRandomly initialised weights for exercising the code; "
+            "it generates noise, not speech.\n")
+    model.save_pretrained(args.out, torch.float16, card)
+    print(f"wrote random {args.size} bundle to {args.out}")
+
+
+COMMANDS = {"generate": cmd_generate, "resynthesize": cmd_resynthesize, "tokenize": cmd_tokenize,
+            "bench": cmd_bench, "random-bundle": cmd_random_bundle}
+
+
+def main(argv=None) -> int:
+    from .errors import AudioLMError
+
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except AudioLMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

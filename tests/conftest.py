@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+import soundfile
+
+from audiolm.bench import synthetic_voice
+from audiolm.factory import random_audiolm, tiny_bundle_config
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A tiny random AudioLM (4 x 64 codes, Q' = 2, 32 semantic ids), parallel fine stage."""
+    return random_audiolm(tiny_bundle_config(), "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_ar():
+    """The same geometry with the paper's autoregressive fine stage."""
+    return random_audiolm(tiny_bundle_config(fine_layout="autoregressive"), "tiny", seed=0)
+
+
+@pytest.fixture
+def voice():
+    return synthetic_voice(2.0, 16000)
+
+
+@pytest.fixture
+def wav_file(tmp_path):
+    path = tmp_path / "voice.wav"
+    soundfile.write(path, synthetic_voice(2.0, 16000), 16000)
+    return path
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
