@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import torch
+
+from audiolm import AudioLM
+from audiolm.bench import synthetic_voice
+from audiolm.errors import BundleError
+from audiolm.factory import random_audiolm, tiny_bundle_config
+from audiolm.stages import FlatStage
+
+
+@pytest.fixture(params=["parallel", "autoregressive"])
+def model(request, tiny_model, tiny_model_ar):
+    return tiny_model if request.param == "parallel" else tiny_model_ar
+
+
+def test_unconditional_length_batch_and_seeds(model):
+    a = model.unconditional(1.3, num_samples=2, seed=7)
+    assert a.audio.shape == (2, round(1.3 * 16000)) and a.audio.dtype == np.float32
+    assert a.acoustic_ids.shape == (2, 4, 65) and a.semantic_ids.shape == (2, 33)
+    assert np.isfinite(a.audio).all() and a.prompt_samples == 0
+    assert not np.array_equal(a.audio[0], a.audio[1])  # N samples differ
+    b = model.unconditional(1.3, num_samples=2, seed=7)
+    c = model.unconditional(1.3, num_samples=2, seed=8)
+    assert np.array_equal(a.audio, b.audio)
+    assert not np.array_equal(a.audio, c.audio)
+
+
+def test_continuation_keeps_prompt_tokens_and_length(model):
+    prompt = synthetic_voice(1.5, 16000)
+    semantic, acoustic = model.tokenize(prompt[: len(prompt) // 640 * 640])
+    result = model.continuation(prompt, 1.0, seed=1)
+    aligned = len(prompt) // 640 * 640  # the prompt is cut to whole semantic frames
+    assert result.prompt_samples == aligned
+    assert result.audio.shape == (1, aligned + 16000)
+    assert torch.equal(result.acoustic_ids[:, :, :acoustic.shape[2]], acoustic)
+    assert torch.equal(result.semantic_ids[:, :semantic.shape[1]], semantic)
+
+
+def test_acoustic_generation_keeps_semantic_ids(model):
+    wav = synthetic_voice(1.2, 16000)
+    semantic, _ = model.tokenize(wav)
+    result = model.acoustic_generation(wav, num_samples=2, seed=3)
+    assert result.audio.shape == (2, len(wav))
+    assert torch.equal(result.semantic_ids, semantic.expand(2, -1))
+    assert result.acoustic_ids.shape == (2, 4, model.codec.num_frames(len(wav)))
+
+
+def test_acoustic_generation_with_voice_prompt(model):
+    wav, voice = synthetic_voice(1.2, 16000), synthetic_voice(1.0, 16000, seed=5)
+    plain = model.acoustic_generation(wav, seed=3)
+    prompted = model.acoustic_generation(wav, voice, seed=3)
+    assert prompted.audio.shape == (1, len(wav))
+    assert not np.array_equal(plain.audio, prompted.audio)
+
+
+def test_progress_reports_every_stage(tiny_model):
+    seen = {}
+    tiny_model.continuation(synthetic_voice(1.0, 16000), 0.5, progress=lambda s, f: seen.setdefault(s, []).append(f))
+    assert list(seen) == ["semantic", "coarse", "fine", "decode"]
+    assert all(0 <= f <= 1 for fs in seen.values() for f in fs) and seen["coarse"][-1] == 1.0
+
+
+def test_bad_seconds(tiny_model):
+    with pytest.raises(ValueError, match="seconds"):
+        tiny_model.unconditional(0)
+    with pytest.raises(ValueError, match="seconds"):
+        tiny_model.continuation(synthetic_voice(1.0, 16000), 1000)
+
+
+def test_save_load_gives_identical_outputs(tmp_path, tiny_model):
+    tiny_model.save_pretrained(tmp_path / "b", model_card="# tiny\n")
+    back = AudioLM.from_pretrained(tmp_path / "b")
+    assert (tmp_path / "b" / "README.md").read_text() == "# tiny\n"
+    ids = torch.randint(0, 32, (1, 10))
+    flat = tiny_model.semantic_stage.flatten(None, ids[:, None])
+    assert torch.equal(tiny_model.semantic_stage.lm(flat), back.semantic_stage.lm(flat))
+    a, b = tiny_model.unconditional(0.6, seed=2), back.unconditional(0.6, seed=2)
+    assert np.array_equal(a.audio, b.audio)
+
+
+def test_fp16_bundle_loads_into_fp32(tmp_path, tiny_model):
+    tiny_model.save_pretrained(tmp_path / "h", dtype=torch.float16)
+    back = AudioLM.from_pretrained(tmp_path / "h")
+    assert next(back.coarse_stage.parameters()).dtype == torch.float32
+    assert back.unconditional(0.5).audio.shape == (1, 8000)
+
+
+def test_mismatched_stages_are_refused(tiny_model):
+    other = random_audiolm(tiny_bundle_config(codebook_size=32), "tiny")
+    with pytest.raises(BundleError, match="coarse stage target_codebook is 32"):
+        AudioLM(tiny_model.config, tiny_model.codec, tiny_model.semantic_tokenizer, tiny_model.semantic_stage,
+                other.coarse_stage, tiny_model.fine_stage)
+    assert isinstance(other.coarse_stage, FlatStage)
+
+
+def test_missing_bundle_is_a_clear_error(tmp_path):
+    with pytest.raises(BundleError, match="not an AudioLM bundle"):
+        AudioLM.from_pretrained(tmp_path)
+    with pytest.raises(BundleError, match="not a Hub repo id"):
+        AudioLM.from_pretrained(tmp_path / "missing" / "deeper")
