@@ -56,8 +56,8 @@ def resolve_bundle(path_or_repo_id: str | Path, revision: str | None = None, cac
     if local.is_absolute() or repo_id.startswith(".") or repo_id.count("/") != 1:
         raise BundleError(f"No bundle folder at {repo_id!r}, and it is not a Hub repo id of the form 'owner/name'.")
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, \
-        RevisionNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError, \
+        RepositoryNotFoundError, RevisionNotFoundError
 
     try:
         return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, token=token,
@@ -69,5 +69,7 @@ def resolve_bundle(path_or_repo_id: str | Path, revision: str | None = None, cac
     except LocalEntryNotFoundError as exc:
         raise BundleError(f"Bundle {repo_id} is not in the local cache and the Hub cannot be reached "
                           "(offline?). Download it once with network access, or pass a local folder.") from exc
+    except HFValidationError as exc:
+        raise BundleError(f"{repo_id!r} is not a valid Hub repo id: {exc}") from exc
     except HfHubHTTPError as exc:
         raise BundleError(f"Downloading {repo_id} failed: {exc}") from exc

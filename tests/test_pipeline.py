@@ -99,3 +99,5 @@ def test_missing_bundle_is_a_clear_error(tmp_path):
         AudioLM.from_pretrained(tmp_path)
     with pytest.raises(BundleError, match="not a Hub repo id"):
         AudioLM.from_pretrained(tmp_path / "missing" / "deeper")
+    with pytest.raises(BundleError, match="not a valid Hub repo id"):
+        AudioLM.from_pretrained("team/bad name!")
