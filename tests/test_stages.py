@@ -143,7 +143,7 @@ def test_parallel_fine_loss_trains():
     opt = torch.optim.Adam(stage.parameters(), 3e-3)
     g = torch.Generator().manual_seed(0)
     losses = []
-    for _ in range(40):
+    for _ in range(80):
         loss = stage.loss(codes, g)
         opt.zero_grad()
         loss.backward()
