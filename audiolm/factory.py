@@ -64,7 +64,12 @@ def random_audiolm(bundle: BundleConfig = BundleConfig(), size: str | ModelSizes
                    device: str = "cpu") -> AudioLM:
     """An ``AudioLM`` with random weights (random codebooks and centroids too)."""
     sizes = SIZES[size] if isinstance(size, str) else size
-    torch.manual_seed(seed)  # noqa: the one place where weights are initialised from torch's default RNG
+    with torch.random.fork_rng():  # seeded initialisation that leaves the caller's RNG state alone
+        torch.manual_seed(seed)
+        return _build(bundle, sizes, device)
+
+
+def _build(bundle: BundleConfig, sizes: ModelSizes, device: str) -> AudioLM:
     hop = round(bundle.sample_rate / bundle.acoustic_rate)
     codec = NeuralCodec(NeuralCodecConfig(
         bundle.sample_rate, hop, 4 * hop, sizes.codec_dim, 2, 2,

@@ -40,10 +40,6 @@ class KVCache:
         self.length = 0
         self.capacity = capacity
 
-    def truncate(self, length: int) -> None:
-        """Forget everything after ``length`` positions (entries are overwritten later)."""
-        self.length = min(self.length, length)
-
 
 class SelfAttention(nn.Module):
     def __init__(self, cfg: TransformerConfig):

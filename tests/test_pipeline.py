@@ -101,3 +101,15 @@ def test_missing_bundle_is_a_clear_error(tmp_path):
         AudioLM.from_pretrained(tmp_path / "missing" / "deeper")
     with pytest.raises(BundleError, match="not a valid Hub repo id"):
         AudioLM.from_pretrained("team/bad name!")
+
+
+def test_random_bundles_are_seeded_without_touching_the_global_rng():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    a = random_audiolm(tiny_bundle_config(), "tiny", seed=5)
+    assert torch.equal(torch.rand(3), expected)
+    b = random_audiolm(tiny_bundle_config(), "tiny", seed=5)
+    c = random_audiolm(tiny_bundle_config(), "tiny", seed=6)
+    weight = lambda m: m.coarse_stage.lm.head.weight  # noqa: E731
+    assert torch.equal(weight(a), weight(b)) and not torch.equal(weight(a), weight(c))
