@@ -77,3 +77,14 @@ def test_bench_prints_real_time_factors(bundle, tmp_path):
     for row in ("| coarse |", "| fine |", "| continuation |", "| acoustic generation |", "peak memory"):
         assert row in proc.stdout
     assert '"rtf"' in (tmp_path / "b.json").read_text()
+
+
+def test_default_bundle_generates_from_the_repo_root(tmp_path):
+    """The README's first command: no --bundle, the bundled checkpoints/speech."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "out.wav"
+    proc = run("generate", "--mode", "unconditional", "--seconds", 1, "--seed", 0, "--out", out, cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert len(soundfile.read(out)[0]) == 16000

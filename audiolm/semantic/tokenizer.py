@@ -107,6 +107,9 @@ class SemanticTokenizer(nn.Module):
         tokenizer.centroids.copy_(state.pop("centroids"))
         if config.encoder == "builtin":
             own = tokenizer.encoder.state_dict()
-            tokenizer.encoder.load_state_dict(
-                {k[len("encoder."):]: v.to(own[k[len("encoder."):]].dtype) for k, v in state.items()}, strict=True)
+            state = {k[len("encoder."):]: v for k, v in state.items()}
+            if set(state) != set(own):
+                raise BundleError(f"Encoder weights in {folder} do not match its config (missing "
+                                  f"{sorted(set(own) - set(state))[:3]}, unexpected {sorted(set(state) - set(own))[:3]}).")
+            tokenizer.encoder.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
         return tokenizer.eval()
