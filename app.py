@@ -57,6 +57,17 @@ def generate(store: BundleStore, request: Request, progress: gr.Progress):
     return response.audio, response.files, response.spectrogram, response.info
 
 
+def parse_seed(text) -> int | None:
+    """Blank means a random seed; anything else must be a whole number."""
+    text = "" if text is None else str(text).strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise gr.Error(f"Seed must be a whole number or blank (random), not {text!r}.") from None
+
+
 def sampling_controls(with_seconds: bool):
     seconds = gr.Slider(1, 30, value=5, step=0.5, label="Seconds of new audio", visible=with_seconds)
     with gr.Row():
@@ -64,13 +75,13 @@ def sampling_controls(with_seconds: bool):
                         for name, v in (("Semantic", 0.6), ("Coarse", 0.8), ("Fine", 0.6))]
     with gr.Row():
         top_k = gr.Slider(0, 1024, value=0, step=1, label="Top-k (0 = off)")
-        seed = gr.Number(value=None, precision=0, label="Seed (blank = random)")
+        seed = gr.Textbox(value="", label="Seed (blank = random)", max_lines=1)
         samples = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Number of samples")
     return [seconds, *temperatures, top_k, seed, samples]
 
 
-def result_outputs():
-    audio = gr.Audio(label="Result (first sample)", type="numpy", interactive=False)
+def result_outputs(tab: str):
+    audio = gr.Audio(label="Result (first sample)", type="numpy", interactive=False, elem_id=f"{tab}-result")
     files = gr.File(label="All samples", file_count="multiple")
     picture = gr.Image(label="Spectrogram (white line: end of the prompt)", type="numpy", interactive=False)
     info = gr.Markdown()
@@ -80,7 +91,7 @@ def result_outputs():
 def build_app(store: BundleStore) -> gr.Blocks:
     def request(mode, bundle, audio, voice, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples):
         return Request(bundle, mode, audio, voice, float(seconds), (t_sem, t_coarse, t_fine),
-                       int(top_k) or None, None if seed in (None, "") else int(seed), int(samples))
+                       int(top_k) or None, parse_seed(seed), int(samples))
 
     def unconditional(bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, progress=gr.Progress()):
         return generate(store, request("unconditional", bundle, None, None, seconds, t_sem, t_coarse, t_fine,
@@ -102,26 +113,28 @@ def build_app(store: BundleStore) -> gr.Blocks:
         bundle = gr.Dropdown(store.names, value=store.names[0], label="Model")
         with gr.Tab("Unconditional"):
             seconds, *controls = sampling_controls(with_seconds=True)
-            button = gr.Button("Generate", variant="primary")
-            outputs = result_outputs()
+            button = gr.Button("Generate", variant="primary", elem_id="unconditional-button")
+            outputs = result_outputs("unconditional")
             button.click(unconditional, [bundle, seconds, *controls], outputs, api_name="unconditional")
         with gr.Tab("Acoustic generation"):
             gr.Markdown("Keeps what is said in the input; the voice is new, or the voice prompt's.")
             with gr.Row():
-                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Input recording")
+                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Input recording",
+                                 elem_id="acoustic-input")
                 voice = gr.Audio(sources=["upload", "microphone"], type="filepath",
                                  label="Voice prompt (optional: speaker conversion)")
             _, *controls = sampling_controls(with_seconds=False)
-            button = gr.Button("Generate", variant="primary")
-            outputs = result_outputs()
+            button = gr.Button("Generate", variant="primary", elem_id="acoustic-button")
+            outputs = result_outputs("acoustic")
             gr.Examples(examples_for("*.wav"), [audio], cache_examples=False)
             button.click(acoustic_generation, [audio, voice, bundle, *controls], outputs,
                          api_name="acoustic_generation")
         with gr.Tab("Continuation"):
-            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Prompt")
+            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Prompt",
+                             elem_id="continuation-prompt")
             seconds, *controls = sampling_controls(with_seconds=True)
-            button = gr.Button("Continue", variant="primary")
-            outputs = result_outputs()
+            button = gr.Button("Continue", variant="primary", elem_id="continuation-button")
+            outputs = result_outputs("continuation")
             gr.Examples(examples_for("*.wav"), [audio], cache_examples=False)
             button.click(continuation, [audio, bundle, seconds, *controls], outputs, api_name="continuation")
     return app

@@ -115,13 +115,12 @@ def run(store: BundleStore, request: Request, progress: Callable[[float, str], N
     model = store.get(request.bundle)
     seed = int(request.seed) if request.seed is not None else secrets.randbelow(2 ** 31)
     settings = GenerationSettings(*(SamplingConfig(float(t), request.top_k or None) for t in request.temperatures))
-    report = None
-    if progress is not None:
-        def report(stage: str, fraction: float):
-            lo, hi = STAGE_SPAN[stage]
-            progress(lo + (hi - lo) * fraction, stage)
+    def report(stage: str, fraction: float):
+        lo, hi = STAGE_SPAN[stage]
+        progress(lo + (hi - lo) * fraction, stage)
     notices: list[str] = []
-    kwargs = dict(num_samples=int(request.num_samples), seed=seed, settings=settings, progress=report)
+    kwargs = dict(num_samples=int(request.num_samples), seed=seed, settings=settings,
+                  progress=report if progress is not None else None)
     sr = model.config.sample_rate
     if not 0 < request.seconds <= model.limits.max_seconds:
         raise AudioInputError(f"Seconds must be between 0 and {model.limits.max_seconds:g}.")

@@ -1,10 +1,4 @@
 """The Space as clients use it: app.py launched on loopback, called through gradio_client."""
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,41 +7,14 @@ import pytest
 import soundfile
 
 from audiolm.bench import synthetic_voice
+
+from app_server import ROOT, launch
 from fake_hub import FakeHub
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
 
-gradio_client = pytest.importorskip("gradio_client")
-from gradio_client import Client, handle_file  # noqa: E402
-from gradio_client.exceptions import AppError  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "speech-us-male.wav"
-CONTROLS = (0.6, 0.8, 0.6, 0, 1, 1)  # temperatures, top-k off, seed 1, one sample
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch(tmp_path, **env):
-    port = free_port()
-    environ = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1",
-               "NO_PROXY": "localhost,127.0.0.1", "GRADIO_TEMP_DIR": str(tmp_path / "gradio"), **env}
-    log = open(tmp_path / f"app-{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=environ,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:  # the "Running on" line comes before the API answers
-        try:
-            urllib.request.urlopen(url + "gradio_api/info", timeout=2)
-            return proc, Client(url, verbose=False)
-        except OSError:
-            assert proc.poll() is None, (tmp_path / f"app-{port}.log").read_text()
-            time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("app did not start")
+CONTROLS = (0.6, 0.8, 0.6, 0, "1", 1)  # temperatures, top-k off, seed 1, one sample
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +44,7 @@ def test_endpoints_with_an_example(client):
                                api_name="/acoustic_generation")
     assert len(read(audio)[0]) == len(soundfile.read(EXAMPLE)[0])
 
-    audio, files, _, info = client.predict("speech", 2.0, 0.6, 0.8, 0.6, 0, None, 3, api_name="/unconditional")
+    audio, files, _, info = client.predict("speech", 2.0, 0.6, 0.8, 0.6, 0, "", 3, api_name="/unconditional")
     assert len(read(audio)[0]) == 32000 and len(files) == 3
     assert "Seed: **" in info  # a random seed was drawn and shown
 
@@ -103,6 +70,11 @@ def test_bad_inputs_get_a_message_and_the_server_keeps_serving(client, tmp_path,
     assert len(read(client.predict("speech", 1.0, *CONTROLS, api_name="/unconditional")[0])[0]) == 16000
 
 
+def test_bad_seed_is_refused(client):
+    with pytest.raises(AppError, match="whole number"):
+        client.predict("speech", 1.0, 0.6, 0.8, 0.6, 0, "abc", 1, api_name="/unconditional")
+
+
 def test_long_and_high_rate_inputs_are_trimmed_and_resampled(client, tmp_path):
     ten_minutes = tmp_path / "long.wav"
     soundfile.write(ten_minutes, np.tile(synthetic_voice(1.0, 8000), 600), 8000)
@@ -118,7 +90,7 @@ def test_long_and_high_rate_inputs_are_trimmed_and_resampled(client, tmp_path):
 
 def test_four_concurrent_requests_complete(client):
     def call(seed):
-        return client.predict("speech", 1.0, 0.6, 0.8, 0.6, 0, seed, 1, api_name="/unconditional")
+        return client.predict("speech", 1.0, 0.6, 0.8, 0.6, 0, str(seed), 1, api_name="/unconditional")
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(call, range(4)))
     assert [len(read(r[0])[0]) for r in results] == [16000] * 4
