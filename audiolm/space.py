@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import soundfile
 
 from .audio import AudioLimits, load_audio, save_audio
 from .errors import AudioInputError
@@ -102,6 +103,13 @@ def read_upload(path: str | None, what: str, sample_rate: int, notices: list[str
         warnings.simplefilter("always")
         wav = load_audio(path, sample_rate, limits)
     notices += [f"{what.capitalize()}: {w.message}" for w in caught if issubclass(w.category, UserWarning)]
+    try:
+        info = soundfile.info(path)
+    except Exception:  # formats only audioread decodes: nothing to report
+        return wav
+    if info.samplerate != sample_rate or info.channels > 1:
+        notices.append(f"{what.capitalize()}: converted from {info.samplerate} Hz, {info.channels} channel(s) "
+                       f"to {sample_rate} Hz mono.")
     return wav
 
 

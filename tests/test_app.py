@@ -84,8 +84,9 @@ def test_long_and_high_rate_inputs_are_trimmed_and_resampled(client, tmp_path):
     stereo = tmp_path / "stereo96k.wav"
     wav = synthetic_voice(1.0, 96000)
     soundfile.write(stereo, np.stack([wav, wav], 1), 96000)
-    audio, *_ = client.predict(handle_file(str(stereo)), None, "speech", *CONTROLS, api_name="/acoustic_generation")
-    assert len(read(audio)[0]) == 16000
+    audio, _, _, info = client.predict(handle_file(str(stereo)), None, "speech", *CONTROLS,
+                                       api_name="/acoustic_generation")
+    assert len(read(audio)[0]) == 16000 and "converted from 96000 Hz, 2 channel(s)" in info
 
 
 def test_four_concurrent_requests_complete(client):
