@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .audio import AudioLimits, prepare_audio
+from .audio import AudioLimits
 from .bundle import BundleConfig, resolve_bundle
 from .codec import Codec, load_codec
 from .errors import BundleError
@@ -99,10 +99,6 @@ class AudioLM:
         return str(info)
 
     # ----- tokens -----
-    def prepare(self, wav, sample_rate: int) -> np.ndarray:
-        """Validate a signal (any rate, mono/stereo) into mono float32 at the bundle's rate."""
-        return prepare_audio(wav, sample_rate, self.config.sample_rate, self.limits)
-
     @property
     def alignment_samples(self) -> int:
         """Samples per unit where semantic and acoustic frames line up (640 for 25 Hz / 50 Hz)."""
