@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from .pipeline import AudioLM
-from .stages import ParallelFineStage
 
 
 @dataclass
@@ -87,11 +86,7 @@ def run_bench(model: AudioLM, seconds: float = 10.0, prompt_seconds: float = 3.0
     stage("coarse", lambda: model.coarse_stage.generate(sem, empty(c.num_coarse), frames, generator=gen),
           frames * c.num_coarse)
     fine_levels = c.num_quantizers - c.num_coarse
-    if isinstance(model.fine_stage, ParallelFineStage):
-        stage("fine", lambda: model.fine_stage.generate(coarse, empty(fine_levels), generator=gen), frames * fine_levels)
-    else:
-        stage("fine", lambda: model.fine_stage.generate(coarse, empty(fine_levels), frames, generator=gen),
-              frames * fine_levels)
+    stage("fine", lambda: model.generate_fine(coarse, empty(fine_levels), generator=gen), frames * fine_levels)
     stage("codec decode", lambda: model.codec.decode(all_ids), frames)
     wav = synthetic_voice(seconds, c.sample_rate)
     stage("tokenize (semantic + codec encode)", lambda: model.tokenize(wav), frames)

@@ -155,6 +155,13 @@ class AudioLM:
         result.audio = result.audio[:, skip * self.codec.hop_length:][:, :len(wav)]
         return result
 
+    def generate_fine(self, coarse: torch.Tensor, prefix: torch.Tensor, sampling: SamplingConfig = SamplingConfig(),
+                      generator: torch.Generator | None = None, progress=None) -> torch.Tensor:
+        """Fine ids ``(B, Q - Q', T)`` for ``coarse (B, Q', T)``, continuing ``prefix``, whatever the layout."""
+        if isinstance(self.fine_stage, ParallelFineStage):
+            return self.fine_stage.generate(coarse, prefix, sampling, generator, progress)
+        return self.fine_stage.generate(coarse, prefix, coarse.shape[2], sampling, generator, progress)
+
     # ----- shared path -----
     def _empty_acoustic(self, n: int) -> torch.Tensor:
         return torch.zeros(n, self.config.num_quantizers, 0, dtype=torch.long, device=self.device)
@@ -176,12 +183,7 @@ class AudioLM:
                                                report("semantic"))
         coarse = self.coarse_stage.generate(sem, acoustic_prefix[:, :Qc], frames, settings.coarse, generator,
                                             report("coarse"))
-        if isinstance(self.fine_stage, ParallelFineStage):
-            fine = self.fine_stage.generate(coarse, acoustic_prefix[:, Qc:], settings.fine, generator,
-                                            report("fine"))
-        else:
-            fine = self.fine_stage.generate(coarse, acoustic_prefix[:, Qc:], frames, settings.fine, generator,
-                                            report("fine"))
+        fine = self.generate_fine(coarse, acoustic_prefix[:, Qc:], settings.fine, generator, report("fine"))
         ids = torch.cat([coarse, fine], 1)
         audio = self.codec.decode(ids).float().cpu().numpy()
         if samples is not None:

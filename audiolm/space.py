@@ -130,8 +130,6 @@ def run(store: BundleStore, request: Request, progress: Callable[[float, str], N
     kwargs = dict(num_samples=int(request.num_samples), seed=seed, settings=settings,
                   progress=report if progress is not None else None)
     sr = model.config.sample_rate
-    if not 0 < request.seconds <= model.limits.max_seconds:
-        raise AudioInputError(f"Seconds must be between 0 and {model.limits.max_seconds:g}.")
     if request.mode == "unconditional":
         result = model.unconditional(float(request.seconds), **kwargs)
     elif request.mode == "acoustic_generation":

@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import BundleError
-from ..serialization import CONFIG_NAME, WEIGHTS_NAME, config_from_dict, config_to_dict, read_config
+from ..serialization import CONFIG_NAME, WEIGHTS_NAME, config_from_dict, config_to_dict, load_weights, read_config
 from .builtin import BuiltinEncoderConfig, BuiltinSpeechEncoder
 from .hf import HFSpeechEncoder
 
@@ -103,13 +103,7 @@ class SemanticTokenizer(nn.Module):
     def from_folder(cls, folder: str | Path) -> "SemanticTokenizer":
         config = config_from_dict(SemanticTokenizerConfig, read_config(folder))
         tokenizer = cls(config)
-        state = load_file(str(Path(folder) / WEIGHTS_NAME))
-        tokenizer.centroids.copy_(state.pop("centroids"))
-        if config.encoder == "builtin":
-            own = tokenizer.encoder.state_dict()
-            state = {k[len("encoder."):]: v for k, v in state.items()}
-            if set(state) != set(own):
-                raise BundleError(f"Encoder weights in {folder} do not match its config (missing "
-                                  f"{sorted(set(own) - set(state))[:3]}, unexpected {sorted(set(state) - set(own))[:3]}).")
-            tokenizer.encoder.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+        if config.encoder == "builtin":  # the file holds exactly this module's state: centroids + encoder.*
+            return load_weights(tokenizer, folder).eval()
+        tokenizer.centroids.copy_(load_file(str(Path(folder) / WEIGHTS_NAME))["centroids"])
         return tokenizer.eval()
