@@ -1,4 +1,7 @@
-"""Command line: ``python -m audiolm {generate,resynthesize,tokenize,bench,random-bundle}``."""
+"""Command line: ``python -m audiolm {generate,resynthesize,tokenize,bench,random-bundle,train,eval}``.
+
+``train`` and ``eval`` have their own options: ``python -m audiolm train --help``.
+"""
 from __future__ import annotations
 
 import argparse
@@ -191,6 +194,13 @@ COMMANDS = {"generate": cmd_generate, "resynthesize": cmd_resynthesize, "tokeniz
 def main(argv=None) -> int:
     from .errors import AudioLMError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "train":  # the recipe has its own options
+        from .training.cli import main as train_main
+        return train_main(argv[1:])
+    if argv and argv[0] == "eval":
+        from .evaluation.cli import main as eval_main
+        return eval_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)

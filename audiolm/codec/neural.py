@@ -26,6 +26,7 @@ class NeuralCodecConfig:
     dim: int = 256
     encoder_blocks: int = 4
     decoder_blocks: int = 6
+    encoder_input_kernel: int = 7  # 1 = a per-frame projection of the STFT (far fewer weights)
     rvq: RVQConfig = field(default_factory=RVQConfig)
     mel_weight: float = 1.0
     stft_weight: float = 1.0
@@ -55,9 +56,9 @@ class ConvNeXtBlock(nn.Module):
 class FrameNet(nn.Module):
     """``(B, in, T) -> (B, out, T)`` through ConvNeXt blocks at frame rate."""
 
-    def __init__(self, in_dim: int, dim: int, out_dim: int, blocks: int):
+    def __init__(self, in_dim: int, dim: int, out_dim: int, blocks: int, input_kernel: int = 7):
         super().__init__()
-        self.inp = nn.Conv1d(in_dim, dim, kernel_size=7, padding=3)
+        self.inp = nn.Conv1d(in_dim, dim, kernel_size=input_kernel, padding=input_kernel // 2)
         self.blocks = nn.Sequential(*(ConvNeXtBlock(dim) for _ in range(blocks)))
         self.norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, out_dim)
@@ -73,7 +74,8 @@ class NeuralCodec(nn.Module, Codec):
         self.config = config
         bins = config.n_fft // 2 + 1
         self.stft = STFT(config.n_fft, config.hop_length)
-        self.encoder = FrameNet(2 * bins, config.dim, config.rvq.dim, config.encoder_blocks)
+        self.encoder = FrameNet(2 * bins, config.dim, config.rvq.dim, config.encoder_blocks,
+                               config.encoder_input_kernel)
         self.quantizer = ResidualVQ(config.rvq)
         self.decoder = FrameNet(config.rvq.dim, config.dim, 2 * bins, config.decoder_blocks)
         self.spectral_loss = MultiResolutionLoss(config.sample_rate)

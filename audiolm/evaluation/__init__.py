@@ -1,0 +1,1 @@
+"""Measurements on held-out data: codec quality, semantic tokens, speaker identity, speed."""

@@ -1,0 +1,38 @@
+"""The markdown table of an evaluation's JSON (model cards and the README use it)."""
+from __future__ import annotations
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def markdown(results: dict) -> str:
+    rows = [("what", "metric", "ours", "paper / bar")]
+    for key, codec in results["codec"].items():
+        q = f"{codec['name']}={codec['levels']}"
+        rows.append((f"codec, {q} levels", "PESQ-WB / STOI / mel distance",
+                     f"{codec['pesq_wb']:.2f} / {codec['stoi']:.3f} / {codec['mel_distance']:.3f}",
+                     "bar at Q: PESQ ≥ 3.0, STOI ≥ 0.90" if codec["name"] == "Q" else "—"))
+    s = results["semantic_tokens"]
+    rows.append(("semantic tokens", "phone purity / PNMI", f"{s['phone_purity']:.3f} / {s['pnmi']:.3f}", "—"))
+    rows.append(("semantic tokens", "speaker-ID from token histograms (lower: fewer speaker cues)",
+                 f"{_pct(s['speaker_id_from_tokens'])} (chance {_pct(s['speaker_id_chance'])})", "—"))
+    rows.append(("speaker classifier", "accuracy on real held-out utterances",
+                 _pct(results["speaker_classifier_on_real"]), "—"))
+    c = results["continuation"]
+    rows.append((f"continuation, {c['prompt_seconds']:g} s prompts", "speaker-ID = prompt speaker",
+                 _pct(c["speaker_id_accuracy"]), "92.6 % (paper); bar ≥ 80 %"))
+    a = results["acoustic_generation"]
+    rows.append(("acoustic generation", "re-tokenized semantic ids agree with input",
+                 f"{_pct(a['semantic_agreement'])} (chance {_pct(a['semantic_agreement_chance'])}); "
+                 f"with voice prompt {_pct(a['semantic_agreement_with_voice_prompt'])}", "well above chance"))
+    rows.append(("acoustic generation, no voice prompt", "speaker-ID = input speaker",
+                 _pct(a["speaker_id_input_speaker_no_prompt"]), "3.2 % (paper)"))
+    rows.append(("acoustic generation, voice prompt", "speaker-ID = prompt speaker",
+                 _pct(a["speaker_id_prompt_speaker_with_prompt"]), "—"))
+    sp = results["speed"]
+    rows.append((f"continuation speed ({sp['threads']} CPU threads)", "marginal RTF ((t10 s − t2 s) / 8)",
+                 f"{sp['continuation_marginal_rtf']:.3f}", "bar ≤ 0.5"))
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(lines)

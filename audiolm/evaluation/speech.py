@@ -1,0 +1,159 @@
+"""Held-out evaluation of a speech bundle (speakers and sentences never seen in training).
+
+The held-out split has ``heldout_utterances`` utterances per unseen speaker: the first half
+trains the speaker classifier ("other utterances of the held-out speakers"), the second half
+supplies the test material (codec inputs, prompts, acoustic-generation inputs, tokens).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..pipeline import AudioLM
+from .metrics import chance_agreement, mel_distance, pesq_wb, phone_purity, pnmi, stoi
+from .speaker import SpeakerClassifier
+
+
+@dataclass
+class SpeechEvalConfig:
+    codec_utterances: int = 4  # per held-out speaker
+    prompts: int = 4  # continuation prompts per held-out speaker
+    prompt_seconds: float = 3.0
+    continuation_seconds: float = 4.0
+    acoustic_inputs: int = 2  # per held-out speaker
+    acoustic_max_seconds: float = 6.0
+    rtf_prompt_seconds: float = 3.0
+    seed: int = 0
+
+
+def _split(corpus):
+    by_speaker: dict[int, list[dict]] = {}
+    for record in corpus.split("heldout"):
+        by_speaker.setdefault(record["speaker"], []).append(record)
+    enroll = {s: r[: len(r) // 2] for s, r in by_speaker.items()}
+    test = {s: r[len(r) // 2:] for s, r in by_speaker.items()}
+    return enroll, test
+
+
+def _codec_metrics(model: AudioLM, waves: list[np.ndarray]) -> dict:
+    out = {}
+    levels = {"Q": model.config.num_quantizers, "Q'": model.config.num_coarse}
+    for name, q in levels.items():
+        scores = {"pesq_wb": [], "stoi": [], "mel_distance": []}
+        for wav in tqdm(waves, desc=f"codec at {name}={q}", leave=False):
+            x = torch.from_numpy(wav)[None]
+            ids = model.codec.encode(x)[:, :q]
+            y = model.codec.decode(ids)[0].float().numpy()[: len(wav)]
+            scores["pesq_wb"].append(pesq_wb(wav, y))
+            scores["stoi"].append(stoi(wav, y))
+            scores["mel_distance"].append(mel_distance(wav, y))
+        out[f"levels_{q}"] = {k: float(np.mean(v)) for k, v in scores.items()} | {"levels": q, "name": name}
+    return out
+
+
+def semantic_metrics(tokenizer, corpus, enroll: dict, test: dict) -> dict:
+    """Phone purity / PNMI of the tokens against espeak's phones, and speaker-ID from token histograms."""
+    phones, clusters = [], []
+    for records in test.values():
+        for r in records:
+            ids = tokenizer.tokenize(torch.from_numpy(corpus.audio(r))[None])[0].numpy()
+            phones += corpus.frame_phones(r, tokenizer.frame_rate, len(ids))
+            clusters.append(ids)
+    clusters = np.concatenate(clusters)
+    K = tokenizer.config.num_clusters
+
+    def histograms(groups):
+        feats, labels = [], []
+        for speaker, records in groups.items():
+            for r in records:
+                ids = tokenizer.tokenize(torch.from_numpy(corpus.audio(r))[None])[0].numpy()
+                feats.append(np.bincount(ids, minlength=K) / len(ids))
+                labels.append(speaker)
+        return np.stack(feats), np.array(labels)
+
+    from sklearn.linear_model import LogisticRegression
+    x_train, y_train = histograms(enroll)
+    x_test, y_test = histograms(test)
+    clf = LogisticRegression(max_iter=5000).fit(x_train, y_train)
+    return {"phone_purity": phone_purity(phones, clusters), "pnmi": pnmi(phones, clusters),
+            "speaker_id_from_tokens": float((clf.predict(x_test) == y_test).mean()),
+            "speaker_id_chance": 1 / len(enroll), "frames": int(len(clusters)),
+            "clusters_used": int(len(np.unique(clusters)))}
+
+
+def evaluate_speech(model: AudioLM, corpus, config: SpeechEvalConfig = SpeechEvalConfig()) -> dict:
+    sr = model.config.sample_rate
+    enroll, test = _split(corpus)
+    speakers = sorted(test)
+    audio = lambda r: corpus.audio(r)  # noqa: E731
+    results: dict = {"config": asdict(config), "heldout_speakers": len(speakers)}
+
+    classifier = SpeakerClassifier(sr).fit([audio(r) for s in speakers for r in enroll[s]],
+                                           [s for s in speakers for _ in enroll[s]])
+    real = [(audio(r), s) for s in speakers for r in test[s][:config.prompts]]
+    results["speaker_classifier_on_real"] = classifier.accuracy([w for w, _ in real], [s for _, s in real])
+
+    codec_waves = [audio(r) for s in speakers for r in test[s][:config.codec_utterances]]
+    results["codec"] = _codec_metrics(model, codec_waves)
+    results["semantic_tokens"] = semantic_metrics(model.semantic_tokenizer, corpus, enroll, test)
+
+    # continuation: 3 s prompts, does the continuation keep the prompt's voice?
+    hits, generated = [], []
+    prompt_len = int(config.prompt_seconds * sr)
+    for i, (wav, speaker) in enumerate(tqdm(real, desc="continuation", leave=False)):
+        out = model.continuation(wav[:prompt_len], config.continuation_seconds, seed=config.seed + i)
+        new = out.audio[0, out.prompt_samples:]
+        generated.append(new)
+        hits.append(classifier.predict([new])[0] == speaker)
+    results["continuation"] = {"speaker_id_accuracy": float(np.mean(hits)), "prompts": len(hits),
+                               "prompt_seconds": config.prompt_seconds, "seconds": config.continuation_seconds}
+
+    # acoustic generation: content kept (re-tokenized semantic ids), voice new / from the voice prompt
+    agree, chance, same_voice, prompt_voice, agree_prompted = [], [], [], [], []
+    max_len = int(config.acoustic_max_seconds * sr)
+    jobs = [(s, r) for s in speakers for r in test[s][config.prompts:config.prompts + config.acoustic_inputs]]
+    for i, (speaker, record) in enumerate(tqdm(jobs, desc="acoustic generation", leave=False)):
+        wav = model._aligned(audio(record)[:max_len])
+        source_ids = model.semantic_tokenizer.tokenize(torch.from_numpy(wav)[None])[0].numpy()
+        out = model.acoustic_generation(wav, seed=config.seed + i)
+        ids = model.semantic_tokenizer.tokenize(torch.from_numpy(out.audio[0])[None])[0].numpy()
+        n = min(len(ids), len(source_ids))
+        agree.append(float((ids[:n] == source_ids[:n]).mean()))
+        chance.append(chance_agreement(source_ids))
+        same_voice.append(classifier.predict([out.audio[0]])[0] == speaker)
+        other = speakers[(speakers.index(speaker) + 1 + i % (len(speakers) - 1)) % len(speakers)]
+        voice = audio(test[other][-1])[:prompt_len]
+        out = model.acoustic_generation(wav, voice=voice, seed=config.seed + i)
+        ids = model.semantic_tokenizer.tokenize(torch.from_numpy(out.audio[0])[None])[0].numpy()
+        n = min(len(ids), len(source_ids))
+        agree_prompted.append(float((ids[:n] == source_ids[:n]).mean()))
+        prompt_voice.append(classifier.predict([out.audio[0]])[0] == other)
+    results["acoustic_generation"] = {
+        "semantic_agreement": float(np.mean(agree)), "semantic_agreement_chance": float(np.mean(chance)),
+        "semantic_agreement_with_voice_prompt": float(np.mean(agree_prompted)),
+        "speaker_id_input_speaker_no_prompt": float(np.mean(same_voice)),
+        "speaker_id_prompt_speaker_with_prompt": float(np.mean(prompt_voice)), "inputs": len(jobs)}
+
+    results["speed"] = continuation_rtf(model, real[0][0][:int(config.rtf_prompt_seconds * sr)])
+    return results
+
+
+def continuation_rtf(model: AudioLM, prompt: np.ndarray, short: float = 2.0, long: float = 10.0,
+                     repeats: int = 2) -> dict:
+    """Marginal real-time factor: (time for ``long`` s of new audio - time for ``short`` s) / (long - short)."""
+    def timed(seconds):
+        best = float("inf")
+        for r in range(repeats):
+            started = time.perf_counter()
+            model.continuation(prompt, seconds, seed=r)
+            best = min(best, time.perf_counter() - started)
+        return best
+    model.continuation(prompt, 0.5)  # warm-up
+    t_short, t_long = timed(short), timed(long)
+    return {"continuation_seconds_short": t_short, "continuation_seconds_long": t_long,
+            "continuation_rtf_long": t_long / long, "continuation_marginal_rtf": (t_long - t_short) / (long - short),
+            "threads": torch.get_num_threads()}

@@ -1,0 +1,1 @@
+"""Training: the resumable loop, the component trainers and the speech recipe."""

@@ -1,0 +1,149 @@
+"""One resumable training loop for every component.
+
+- AdamW with linear warm-up and cosine decay, gradient clipping;
+- CUDA with bf16 autocast when present, CPU otherwise;
+- a tqdm bar with the running losses, and ``log.jsonl`` in the run folder;
+- checkpoints as safetensors (model + optimizer moments) plus ``state.json``; a run started
+  again in the same folder resumes from its last checkpoint;
+- at the end (and at every checkpoint) the model is exported with its ``save_pretrained``
+  into ``<run>/model`` (dataclass config + weights), the shape bundles are assembled from.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+STATE_WEIGHTS, STATE_JSON = "state.safetensors", "state.json"
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup: int = 100
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    save_every: int = 250
+    seed: int = 0
+    device: str = "auto"  # auto: cuda when present
+    threads: int = 0  # CPU threads; 0 keeps torch's default
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+def lr_at(config: TrainConfig, step: int) -> float:
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    floor = config.min_lr_ratio
+    return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+LossFn = Callable[[int, torch.Generator], tuple[torch.Tensor, dict[str, float]]]
+
+
+class Trainer:
+    """Runs ``loss_fn(step, generator) -> (loss, metrics)`` for ``config.steps`` steps."""
+
+    def __init__(self, model: torch.nn.Module, run_dir: str | Path, config: TrainConfig,
+                 export: Callable[[Path], None], description: str = "train"):
+        self.model, self.config, self.export, self.description = model, config, export, description
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.device = config.resolved_device()
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.model.to(self.device)
+        decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
+        no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() < 2]
+        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                            {"params": no_decay, "weight_decay": 0.0}], lr=config.lr,
+                                           betas=(0.9, 0.98))
+        self.step = 0
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self._resume()
+
+    # ----- checkpoints -----
+    def _params(self):
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    def save(self) -> None:
+        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        for i, p in enumerate(self._params()):
+            for key, value in self.optimizer.state.get(p, {}).items():
+                if torch.is_tensor(value):
+                    tensors[f"optim.{i}.{key}"] = value.detach().cpu().reshape(value.shape).contiguous()
+        tmp = self.run_dir / (STATE_WEIGHTS + ".tmp")
+        save_file(tensors, str(tmp))
+        tmp.replace(self.run_dir / STATE_WEIGHTS)  # atomic: an interrupted save never corrupts the last one
+        state = {"step": self.step, "generator": self.generator.get_state().tolist(), "config": asdict(self.config)}
+        (self.run_dir / STATE_JSON).write_text(json.dumps(state))
+        self.export(self.run_dir / "model")
+
+    def _resume(self) -> None:
+        path = self.run_dir / STATE_WEIGHTS
+        if not path.is_file():
+            return
+        tensors = load_file(str(path))
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        for i, p in enumerate(self._params()):
+            state = {k.split(".", 2)[2]: v.to(self.device) for k, v in tensors.items() if k.startswith(f"optim.{i}.")}
+            if state:
+                state["step"] = state["step"].cpu()
+                self.optimizer.state[p] = state
+        meta = json.loads((self.run_dir / STATE_JSON).read_text())
+        self.step = meta["step"]
+        self.generator.set_state(torch.tensor(meta["generator"], dtype=torch.uint8))
+
+    # ----- the loop -----
+    def run(self, loss_fn: LossFn) -> dict[str, float]:
+        c = self.config
+        self.model.train()
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" \
+            else torch.autocast("cpu", enabled=False)
+        running: dict[str, float] = {}
+        log = open(self.run_dir / "log.jsonl", "a")
+        bar = tqdm(total=c.steps, initial=self.step, desc=self.description, dynamic_ncols=True)
+        started = time.time()
+        while self.step < c.steps:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr_at(c, self.step)
+            with autocast:
+                loss, metrics = loss_fn(self.step, self.generator)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{self.description}: loss is {loss.item()} at step {self.step}; "
+                                         "lower the learning rate or resume from the last checkpoint")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+            self.optimizer.step()
+            self.step += 1
+            metrics = {"loss": loss.item(), **metrics, "grad_norm": norm.item()}
+            running = {k: 0.95 * running.get(k, v) + 0.05 * v for k, v in metrics.items()}
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in running.items() if k != "grad_norm"})
+            if self.step % 10 == 0:
+                log.write(json.dumps({"step": self.step, "lr": lr_at(c, self.step - 1),
+                                      "seconds": round(time.time() - started, 1), **metrics}) + "\n")
+                log.flush()
+            if self.step % c.save_every == 0 or self.step == c.steps:
+                self.save()
+        bar.close()
+        log.close()
+        self.model.eval()
+        if not (self.run_dir / "model").is_dir():
+            self.export(self.run_dir / "model")
+        return running

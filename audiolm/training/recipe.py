@@ -1,0 +1,210 @@
+"""The speech recipe: corpus -> codec -> semantic encoder -> k-means -> token cache -> the three
+stages -> a bundle. Each step reads what the previous ones wrote under ``work`` and resumes
+from its own last checkpoint; ``recipe.json`` in ``work`` pins the configuration of a run."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..bundle import BundleConfig
+from ..codec import NeuralCodec, NeuralCodecConfig, RVQConfig
+from ..data.speech_corpus import SpeechCorpus, SpeechCorpusConfig, build_speech_corpus
+from ..semantic import BuiltinEncoderConfig, SemanticTokenizer, SemanticTokenizerConfig
+from ..serialization import config_from_dict
+from ..stages import FlatStage, ParallelFineStage, load_stage
+from ..transformer import TransformerConfig
+from .loop import TrainConfig
+
+STEPS = ("corpus", "codec", "semantic-encoder", "kmeans", "tokenize", "semantic", "coarse", "fine", "bundle")
+
+
+@dataclass
+class StageSize:
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    window_frames: int = 250
+
+
+@dataclass
+class SpeechRecipe:
+    corpus: SpeechCorpusConfig = field(default_factory=SpeechCorpusConfig)
+    bundle: BundleConfig = field(default_factory=BundleConfig)
+    codec: NeuralCodecConfig = field(default_factory=lambda: NeuralCodecConfig(encoder_input_kernel=1))
+    codec_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=5000, batch_size=16, lr=7e-4,
+                                                                         warmup=200))
+    encoder: BuiltinEncoderConfig = field(default_factory=lambda: BuiltinEncoderConfig(
+        transformer=TransformerConfig(d_model=192, n_layers=6, n_heads=4, causal=False, max_seq_len=1024)))
+    encoder_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3000, batch_size=16, lr=5e-4,
+                                                                           warmup=200))
+    semantic_layer: int = 4
+    kmeans_utterances: int = 600
+    semantic_size: StageSize = field(default_factory=lambda: StageSize(256, 4, 4, 250))
+    coarse_size: StageSize = field(default_factory=lambda: StageSize(256, 4, 4, 200))
+    fine_size: StageSize = field(default_factory=lambda: StageSize(128, 4, 4, 150))
+    semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=16, lr=1e-3))
+    coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=8, lr=1e-3))
+    fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=16, lr=1e-3))
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> "SpeechRecipe":
+        return config_from_dict(cls, json.loads(path.read_text()))
+
+
+def tiny_recipe() -> SpeechRecipe:
+    """Minutes-of-audio, few-step version of the recipe, for tests and smoke runs."""
+    tiny_train = lambda steps, batch: TrainConfig(steps=steps, batch_size=batch, lr=1e-3, warmup=2,  # noqa: E731
+                                                  save_every=2)
+    bundle = BundleConfig(num_quantizers=4, num_coarse=2, codebook_size=32, semantic_vocab=16)
+    return SpeechRecipe(
+        corpus=SpeechCorpusConfig(hours=0.02, train_speakers=4, heldout_speakers=2, heldout_utterances=3),
+        bundle=bundle,
+        codec=NeuralCodecConfig(dim=32, encoder_blocks=1, decoder_blocks=1, encoder_input_kernel=1,
+                                rvq=RVQConfig(dim=8, num_quantizers=4, codebook_size=32)),
+        codec_train=tiny_train(4, 4),
+        encoder=BuiltinEncoderConfig(num_targets=8, transformer=TransformerConfig(
+            d_model=32, n_layers=2, n_heads=2, causal=False, max_seq_len=1024)),
+        encoder_train=tiny_train(4, 4), semantic_layer=1, kmeans_utterances=20,
+        semantic_size=StageSize(32, 1, 2, 24), coarse_size=StageSize(32, 1, 2, 16), fine_size=StageSize(32, 1, 2, 16),
+        semantic_train=tiny_train(4, 4), coarse_train=tiny_train(4, 4), fine_train=tiny_train(4, 4))
+
+
+class SpeechPipelineRun:
+    """The recipe's steps over one work folder (``runs/speech`` by default) and one corpus."""
+
+    def __init__(self, work: str | Path, data: str | Path, recipe: SpeechRecipe | None = None,
+                 device: str = "auto"):
+        self.work, self.data = Path(work), Path(data)
+        self.work.mkdir(parents=True, exist_ok=True)
+        path = self.work / "recipe.json"
+        if path.is_file():
+            saved = SpeechRecipe.load(path)
+            if recipe is not None and asdict(recipe) != asdict(saved):
+                raise ValueError(f"{path} holds a different recipe; use another --work folder or delete it")
+            recipe = saved
+        self.recipe = recipe or SpeechRecipe()
+        self.recipe.save(path)
+        self.device = device
+
+    def _train(self, config: TrainConfig) -> TrainConfig:
+        return TrainConfig(**{**asdict(config), "device": self.device})
+
+    def _timed(self, name: str, fn):
+        started = time.time()
+        result = fn()
+        times_path = self.work / "times.json"
+        times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+        times[name] = round(times.get(name, 0) + time.time() - started, 1)
+        times_path.write_text(json.dumps(times, indent=2))
+        return result
+
+    # ----- steps -----
+    def corpus(self) -> SpeechCorpus:
+        build_speech_corpus(self.data, self.recipe.corpus)
+        return SpeechCorpus(self.data)
+
+    def codec_step(self) -> NeuralCodec:
+        from .codec import train_codec
+        from .data import AudioCrops
+        crops = AudioCrops.from_corpus(SpeechCorpus(self.data))
+        return self._timed("codec", lambda: train_codec(crops, self.work / "codec", self.recipe.codec,
+                                                        self._train(self.recipe.codec_train)))
+
+    def train_waves(self) -> list[np.ndarray]:
+        corpus = SpeechCorpus(self.data)
+        return [corpus.audio(r) for r in corpus.split("train")]
+
+    def semantic_encoder(self):
+        from .semantic_encoder import train_semantic_encoder
+        return self._timed("semantic-encoder", lambda: train_semantic_encoder(
+            self.train_waves(), self.work / "semantic_encoder", self.recipe.encoder,
+            self._train(self.recipe.encoder_train)))
+
+    def kmeans(self) -> SemanticTokenizer:
+        def run():
+            tokenizer = self.encoder_tokenizer()
+            corpus = SpeechCorpus(self.data)
+            records = corpus.split("train")
+            rng = np.random.default_rng(self.recipe.encoder_train.seed)
+            chosen = rng.permutation(len(records))[:self.recipe.kmeans_utterances]
+            feats = np.concatenate([tokenizer.features(torch.from_numpy(corpus.audio(records[i]))[None])[0].numpy()
+                                    for i in chosen])
+            tokenizer.fit_kmeans(feats, seed=self.recipe.encoder_train.seed)
+            tokenizer.save_pretrained(self.work / "semantic_tokenizer")
+            return tokenizer
+        return self._timed("kmeans", run)
+
+    def encoder_tokenizer(self, layer: int | None = None) -> SemanticTokenizer:
+        """The trained encoder wrapped as a tokenizer (centroids not fitted yet)."""
+        from .semantic_encoder import load_encoder
+        encoder = load_encoder(self.work / "semantic_encoder" / "model").eval()
+        config = SemanticTokenizerConfig("builtin", layer or self.recipe.semantic_layer,
+                                         self.recipe.bundle.semantic_vocab, encoder.config)
+        return SemanticTokenizer(config, encoder).eval()
+
+    def tokens(self, split: str = "train"):
+        from .tokens import fingerprint, tokenize_corpus
+        codec_dir, tok_dir = self.work / "codec" / "model", self.work / "semantic_tokenizer"
+        codec = NeuralCodec.from_folder(codec_dir)
+        tokenizer = SemanticTokenizer.from_folder(tok_dir)
+        return tokenize_corpus(SpeechCorpus(self.data), split, codec, tokenizer, self.work / f"tokens-{split}.safetensors",
+                               fingerprint(codec_dir, tok_dir))
+
+    def stage_configs(self):
+        from ..factory import stage_configs
+        from ..factory import ModelSizes
+        r, b = self.recipe, self.recipe.bundle
+
+        def sizes(s: StageSize) -> ModelSizes:
+            return ModelSizes(d_model=s.d_model, n_layers=s.n_layers, n_heads=s.n_heads,
+                              semantic_window=s.window_frames, coarse_window=s.window_frames,
+                              fine_window=s.window_frames)
+        return (stage_configs(b, sizes(r.semantic_size))[0], stage_configs(b, sizes(r.coarse_size))[1],
+                stage_configs(b, sizes(r.fine_size))[2])
+
+    def stage(self, name: str):
+        from .stages import train_flat_stage, train_parallel_fine
+        cache = self.tokens("train")
+        semantic, acoustic = cache.streams()
+        config = dict(zip(("semantic", "coarse", "fine"), self.stage_configs()))[name]
+        train = self._train(getattr(self.recipe, f"{name}_train"))
+        run_dir = self.work / name
+        if name == "fine" and self.recipe.bundle.fine_layout == "parallel":
+            return self._timed(name, lambda: train_parallel_fine(config, acoustic, run_dir, train))
+        return self._timed(name, lambda: train_flat_stage(config, semantic, acoustic, run_dir, train))
+
+    def bundle(self, out: str | Path, model_card: str | None = None) -> Path:
+        from ..pipeline import AudioLM
+        model = AudioLM(self.recipe.bundle, NeuralCodec.from_folder(self.work / "codec" / "model"),
+                        SemanticTokenizer.from_folder(self.work / "semantic_tokenizer"),
+                        load_stage(self.work / "semantic" / "model"), load_stage(self.work / "coarse" / "model"),
+                        load_stage(self.work / "fine" / "model"))
+        return model.save_pretrained(out, torch.float16, model_card)
+
+    def run(self, step: str, out: str | Path | None = None):
+        if step == "corpus":
+            return self._timed("corpus", self.corpus)
+        if step == "codec":
+            return self.codec_step()
+        if step == "semantic-encoder":
+            return self.semantic_encoder()
+        if step == "kmeans":
+            return self.kmeans()
+        if step == "tokenize":
+            return self._timed("tokenize", lambda: (self.tokens("train"), self.tokens("heldout")))
+        if step in ("semantic", "coarse", "fine"):
+            return self.stage(step)
+        if step == "bundle":
+            if out is None:
+                raise ValueError("the bundle step needs an output folder")
+            return self.bundle(out)
+        raise ValueError(f"unknown step {step!r}; one of {', '.join(STEPS)}")
+

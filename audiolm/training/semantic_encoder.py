@@ -1,0 +1,92 @@
+"""The built-in speech encoder, HuBERT's first iteration: k-means classes of MFCC frames are
+the targets of a masked-prediction loss; the trained encoder's features are then clustered
+again (``kmeans.py``) into the semantic tokens."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import librosa
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..semantic import BuiltinEncoderConfig, BuiltinSpeechEncoder
+from .loop import TrainConfig, Trainer
+
+
+def mfcc_frames(wav: np.ndarray, config: BuiltinEncoderConfig) -> np.ndarray:
+    """MFCC + deltas at the mel rate, averaged over ``stack`` frames: ``(ceil(L/hop), 39)``."""
+    c = config
+    mfcc = librosa.feature.mfcc(y=wav, sr=c.sample_rate, n_mfcc=13, n_fft=c.n_fft, hop_length=c.mel_hop,
+                                n_mels=c.n_mels)
+    feats = np.concatenate([mfcc, librosa.feature.delta(mfcc), librosa.feature.delta(mfcc, order=2)]).T
+    frames = -(-len(wav) // c.hop_length)
+    need = frames * c.stack
+    feats = np.pad(feats[:need], ((0, max(0, need - len(feats))), (0, 0)), mode="edge")
+    return feats.reshape(frames, c.stack, -1).mean(1).astype(np.float32)
+
+
+class AlignedAudio:
+    """Utterances padded to whole encoder frames and concatenated, with one target per frame."""
+
+    def __init__(self, waves: list[np.ndarray], hop: int):
+        padded = [np.pad(w, (0, -len(w) % hop)) for w in waves]
+        self.hop = hop
+        self.audio = torch.from_numpy(np.concatenate(padded).astype(np.float32))
+        self.num_frames = len(self.audio) // hop
+
+    def batch(self, targets: torch.Tensor, batch_size: int, frames: int, generator: torch.Generator):
+        starts = torch.randint(0, self.num_frames - frames, (batch_size,), generator=generator)
+        frame_index = starts[:, None] + torch.arange(frames)[None]
+        sample_index = (starts * self.hop)[:, None] + torch.arange(frames * self.hop)[None]
+        return self.audio[sample_index], targets[frame_index]
+
+
+def mfcc_targets(waves: list[np.ndarray], config: BuiltinEncoderConfig, seed: int = 0,
+                 fit_frames: int = 200_000) -> torch.Tensor:
+    """k-means (``config.num_targets`` classes) of standardised MFCC frames, for every frame."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    feats = np.concatenate([mfcc_frames(np.pad(w, (0, -len(w) % config.hop_length)), config)
+                            for w in tqdm(waves, desc="MFCC", leave=False)])
+    mean, std = feats.mean(0), feats.std(0) + 1e-5
+    feats = (feats - mean) / std
+    rng = np.random.default_rng(seed)
+    subset = feats[rng.permutation(len(feats))[:fit_frames]]
+    kmeans = MiniBatchKMeans(config.num_targets, batch_size=4096, random_state=seed, n_init=3).fit(subset)
+    return torch.from_numpy(kmeans.predict(feats)).long()
+
+
+def train_semantic_encoder(waves: list[np.ndarray], run_dir: str | Path, config: BuiltinEncoderConfig,
+                           train: TrainConfig, crop_frames: int = 100) -> BuiltinSpeechEncoder:
+    torch.manual_seed(train.seed)
+    encoder = BuiltinSpeechEncoder(config)
+    save = lambda folder: _save_encoder(encoder, folder)  # noqa: E731
+    trainer = Trainer(encoder, run_dir, train, export=save, description="semantic encoder")
+    if trainer.step < train.steps:
+        targets_path = Path(run_dir) / "mfcc_targets.npy"
+        if targets_path.is_file():  # resumed runs reuse the same targets
+            targets = torch.from_numpy(np.load(targets_path))
+        else:
+            targets = mfcc_targets(waves, config, train.seed)
+            np.save(targets_path, targets.numpy())
+        data = AlignedAudio(waves, config.hop_length)
+        assert len(targets) == data.num_frames, (len(targets), data.num_frames)
+
+        def step(_, generator):
+            wav, target = data.batch(targets, train.batch_size, crop_frames, generator)
+            loss = encoder.masked_prediction_loss(wav.to(trainer.device), target.to(trainer.device), generator)
+            return loss, {}
+
+        trainer.run(step)
+    return encoder
+
+
+def _save_encoder(encoder: BuiltinSpeechEncoder, folder: Path) -> None:
+    from ..serialization import save_module
+    save_module(encoder, encoder.config, folder, "builtin_encoder")
+
+
+def load_encoder(folder: str | Path) -> BuiltinSpeechEncoder:
+    from ..serialization import config_from_dict, load_weights, read_config
+    return load_weights(BuiltinSpeechEncoder(config_from_dict(BuiltinEncoderConfig, read_config(folder))), folder)

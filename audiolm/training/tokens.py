@@ -1,0 +1,87 @@
+"""Tokenize a corpus once: semantic and acoustic ids of every utterance, cached on disk.
+
+Each utterance is trimmed to whole alignment units (640 samples at 25/50 Hz) so that it has
+exactly ``rate_ratio`` acoustic frames per semantic frame, as the pipeline's prompts do.
+Stages train on per-speaker *streams*: a speaker's utterances concatenated, so that windows
+cross utterance boundaries with the voice kept, the situation of continuation and of
+acoustic generation with a voice prompt.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+
+@dataclass
+class TokenCache:
+    semantic: list[torch.Tensor]  # per utterance (T_s,)
+    acoustic: list[torch.Tensor]  # per utterance (Q, T_a)
+    records: list[dict]  # the corpus records, same order
+
+    def streams(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per-speaker concatenations: semantic ``(1, T_s)`` and acoustic ``(Q, T_a)`` streams."""
+        by_speaker: dict[int, list[int]] = {}
+        for i, record in enumerate(self.records):
+            by_speaker.setdefault(record["speaker"], []).append(i)
+        sem = [torch.cat([self.semantic[i] for i in idx])[None] for idx in by_speaker.values()]
+        aco = [torch.cat([self.acoustic[i] for i in idx], 1) for idx in by_speaker.values()]
+        return sem, aco
+
+    def save(self, path: Path, fingerprint: str) -> None:
+        tensors = {"semantic": torch.cat(self.semantic), "acoustic": torch.cat(self.acoustic, 1),
+                   "semantic_lengths": torch.tensor([len(s) for s in self.semantic]),
+                   "acoustic_lengths": torch.tensor([a.shape[1] for a in self.acoustic])}
+        save_file({k: v.to(torch.int32).contiguous() for k, v in tensors.items()}, str(path),
+                  metadata={"fingerprint": fingerprint, "ids": json.dumps([r["id"] for r in self.records])})
+
+    @classmethod
+    def load(cls, path: Path, records_by_id: dict[str, dict]) -> "TokenCache":
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            ids = json.loads(f.metadata()["ids"])
+        t = {k: v.long() for k, v in load_file(str(path)).items()}
+        semantic = list(torch.split(t["semantic"], t["semantic_lengths"].tolist()))
+        acoustic = list(torch.split(t["acoustic"], t["acoustic_lengths"].tolist(), dim=1))
+        return cls(semantic, acoustic, [records_by_id[i] for i in ids])
+
+
+def fingerprint(*folders: Path) -> str:
+    """Changes whenever a component's weights change (size + mtime of its files)."""
+    parts = []
+    for folder in folders:
+        for f in sorted(Path(folder).glob("*")):
+            stat = f.stat()
+            parts.append(f"{f.name}:{stat.st_size}:{int(stat.st_mtime)}")
+    return "|".join(parts)
+
+
+def tokenize_corpus(corpus, split: str, codec, tokenizer, path: Path, key: str, batch_seconds: float = 60.0,
+                    device: str = "cpu") -> TokenCache:
+    """Tokens of every ``split`` utterance, from ``path`` when it was written for the same ``key``."""
+    path = Path(path)
+    records = corpus.split(split)
+    if path.is_file():
+        from safetensors import safe_open
+        with safe_open(str(path), "pt") as f:
+            if f.metadata().get("fingerprint") == key:
+                return TokenCache.load(path, {r["id"]: r for r in records})
+    unit = math.lcm(tokenizer.sample_rate // round(tokenizer.frame_rate), codec.hop_length)
+    semantic, acoustic = [], []
+    for record in tqdm(records, desc=f"tokenizing {split}"):
+        wav = corpus.audio(record)
+        wav = wav[: len(wav) // unit * unit]
+        x = torch.from_numpy(np.ascontiguousarray(wav))[None].to(device)
+        semantic.append(tokenizer.tokenize(x)[0].cpu())
+        acoustic.append(codec.encode(x)[0].cpu())
+    cache = TokenCache(semantic, acoustic, records)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cache.save(path, key)
+    return cache
