@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile
@@ -32,3 +35,14 @@ def wav_file(tmp_path):
 
 def rng(seed=0):
     return np.random.default_rng(seed)
+
+
+@pytest.fixture(scope="session")
+def tiny_recipe_run(tmp_path_factory):
+    """The whole speech recipe at tiny size (``train all --tiny``): work folder, corpus, bundle, command."""
+    root = tmp_path_factory.mktemp("recipe")
+    work, data, out = root / "work", root / "data", root / "bundle"
+    cmd = [sys.executable, "-m", "audiolm", "train", "all", "--tiny", "--device", "cpu",
+           "--work", str(work), "--data", str(data), "--out", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+    return work, data, out, cmd

@@ -87,3 +87,19 @@ def test_hf_encoder_adapter_from_folder(tmp_path):
     assert torch.equal(back.tokenize(wav), ids)
     with pytest.raises(ValueError, match="layer"):
         tok.encoder.features(wav, 9)
+
+
+def test_truncated_encoder_gives_the_same_features():
+    from audiolm.semantic import BuiltinEncoderConfig, BuiltinSpeechEncoder
+    from audiolm.training.semantic_encoder import truncate_encoder
+    from audiolm.transformer import TransformerConfig
+
+    torch.manual_seed(0)
+    full = BuiltinSpeechEncoder(BuiltinEncoderConfig(transformer=TransformerConfig(
+        32, 4, 2, causal=False, max_seq_len=256))).eval()
+    small = truncate_encoder(full, 2)
+    wav = torch.from_numpy(synthetic_voice(1.0, 16000))[None]
+    assert len(small.body.blocks) == 2
+    torch.testing.assert_close(small.features(wav, 2), full.features(wav, 2))
+    with pytest.raises(ValueError):
+        small.features(wav, 3)

@@ -33,8 +33,9 @@ class VectorQuantizer(nn.Module):
         super().__init__()
         self.decay, self.dead_threshold = decay, dead_threshold
         self.register_buffer("codebook", torch.randn(codebook_size, dim))
-        self.register_buffer("ema_count", torch.ones(codebook_size))
-        self.register_buffer("ema_sum", self.codebook.clone())
+        # EMA statistics only matter while training: the trainer checkpoints them, bundles omit them
+        self.register_buffer("ema_count", torch.ones(codebook_size), persistent=False)
+        self.register_buffer("ema_sum", self.codebook.clone(), persistent=False)
         self.register_buffer("initialized", torch.tensor(False))
 
     def indices(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, d) -> (N,)

@@ -1,6 +1,7 @@
 """``python -m audiolm train STEP``: one step of the speech recipe, or ``all`` of them.
 
-Steps: corpus, codec, semantic-encoder, kmeans, tokenize, semantic, coarse, fine, bundle, all.
+Steps: corpus, codec, semantic-encoder, kmeans, tokenize, semantic, coarse, fine, bundle, all
+(the steps before it in order), and examples (held-out prompts for the Space).
 Each resumes from its last checkpoint in ``--work``; ``--steps`` raises (or lowers) a
 component's step count, e.g. to train longer on a machine with a GPU.
 """
@@ -10,7 +11,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from .recipe import STEPS, SpeechPipelineRun, SpeechRecipe, tiny_recipe
+from .recipe import EXTRA_STEPS, STEPS, SpeechPipelineRun, SpeechRecipe, tiny_recipe
 
 TRAINED = {"codec": "codec_train", "semantic-encoder": "encoder_train", "semantic": "semantic_train",
            "coarse": "coarse_train", "fine": "fine_train"}
@@ -19,10 +20,11 @@ TRAINED = {"codec": "codec_train", "semantic-encoder": "encoder_train", "semanti
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m audiolm train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("step", choices=[*STEPS, "all"])
+    p.add_argument("step", choices=[*STEPS, "all", *EXTRA_STEPS])
     p.add_argument("--work", default="runs/speech", help="checkpoints, token cache, recipe.json")
     p.add_argument("--data", default="data/speech", help="the synthesized corpus")
-    p.add_argument("--out", default="checkpoints/speech", help="bundle folder (bundle / all)")
+    p.add_argument("--out", default=None, help="bundle folder (bundle / all; default checkpoints/speech), "
+                   "or the examples folder (examples; default examples)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--steps", type=int, default=None, help="training steps of this component")
     p.add_argument("--hours", type=float, default=None, help="hours of training speech (corpus step)")
@@ -48,9 +50,10 @@ def main(argv=None) -> int:
     if (work / "recipe.json").is_file():
         recipe.save(work / "recipe.json")  # an explicit override is kept for the next resume
     run = SpeechPipelineRun(work, args.data, recipe, device=args.device)
+    out = args.out or ("examples" if args.step == "examples" else "checkpoints/speech")
     for step in (STEPS if args.step == "all" else [args.step]):
         print(f"== {step}", flush=True)
-        run.run(step, out=args.out)
+        run.run(step, out=out)
     if args.step in ("bundle", "all"):
-        print(f"bundle written to {args.out}")
+        print(f"bundle written to {out}")
     return 0

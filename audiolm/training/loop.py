@@ -80,8 +80,12 @@ class Trainer:
     def _params(self):
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
+    def _training_state(self) -> dict[str, torch.Tensor]:
+        """Parameters and *every* buffer, persistent or not (e.g. the codec's EMA statistics)."""
+        return {**dict(self.model.named_buffers()), **self.model.state_dict()}
+
     def save(self) -> None:
-        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self._training_state().items()}
         for i, p in enumerate(self._params()):
             for key, value in self.optimizer.state.get(p, {}).items():
                 if torch.is_tensor(value):
@@ -98,7 +102,13 @@ class Trainer:
         if not path.is_file():
             return
         tensors = load_file(str(path))
-        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        saved = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        persistent = self.model.state_dict().keys()
+        self.model.load_state_dict({k: v for k, v in saved.items() if k in persistent})
+        buffers = dict(self.model.named_buffers())
+        for name, value in saved.items():
+            if name not in persistent and name in buffers:
+                buffers[name].copy_(value)
         for i, p in enumerate(self._params()):
             state = {k.split(".", 2)[2]: v.to(self.device) for k, v in tensors.items() if k.startswith(f"optim.{i}.")}
             if state:

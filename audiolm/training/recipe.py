@@ -21,6 +21,7 @@ from ..transformer import TransformerConfig
 from .loop import TrainConfig
 
 STEPS = ("corpus", "codec", "semantic-encoder", "kmeans", "tokenize", "semantic", "coarse", "fine", "bundle")
+EXTRA_STEPS = ("examples",)  # not part of ``all``: writes held-out prompts into examples/
 
 
 @dataclass
@@ -44,7 +45,7 @@ class SpeechRecipe:
                                                                            warmup=200))
     semantic_layer: int = 4
     kmeans_utterances: int = 600
-    semantic_size: StageSize = field(default_factory=lambda: StageSize(256, 4, 4, 250))
+    semantic_size: StageSize = field(default_factory=lambda: StageSize(192, 4, 4, 250))
     coarse_size: StageSize = field(default_factory=lambda: StageSize(256, 4, 4, 200))
     fine_size: StageSize = field(default_factory=lambda: StageSize(128, 4, 4, 150))
     semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=16, lr=1e-3))
@@ -144,10 +145,10 @@ class SpeechPipelineRun:
 
     def encoder_tokenizer(self, layer: int | None = None) -> SemanticTokenizer:
         """The trained encoder wrapped as a tokenizer (centroids not fitted yet)."""
-        from .semantic_encoder import load_encoder
-        encoder = load_encoder(self.work / "semantic_encoder" / "model").eval()
-        config = SemanticTokenizerConfig("builtin", layer or self.recipe.semantic_layer,
-                                         self.recipe.bundle.semantic_vocab, encoder.config)
+        from .semantic_encoder import load_encoder, truncate_encoder
+        layer = layer or self.recipe.semantic_layer
+        encoder = truncate_encoder(load_encoder(self.work / "semantic_encoder" / "model"), layer)
+        config = SemanticTokenizerConfig("builtin", layer, self.recipe.bundle.semantic_vocab, encoder.config)
         return SemanticTokenizer(config, encoder).eval()
 
     def tokens(self, split: str = "train"):
@@ -181,13 +182,41 @@ class SpeechPipelineRun:
             return self._timed(name, lambda: train_parallel_fine(config, acoustic, run_dir, train))
         return self._timed(name, lambda: train_flat_stage(config, semantic, acoustic, run_dir, train))
 
-    def bundle(self, out: str | Path, model_card: str | None = None) -> Path:
+    def bundle(self, out: str | Path) -> Path:
+        """Assemble the trained components into a float16 bundle with its model card; the card
+        includes ``<work>/metrics.json`` (written by ``python -m audiolm eval --out``) when present."""
         from ..pipeline import AudioLM
+        from .model_card import speech_model_card
         model = AudioLM(self.recipe.bundle, NeuralCodec.from_folder(self.work / "codec" / "model"),
                         SemanticTokenizer.from_folder(self.work / "semantic_tokenizer"),
                         load_stage(self.work / "semantic" / "model"), load_stage(self.work / "coarse" / "model"),
                         load_stage(self.work / "fine" / "model"))
-        return model.save_pretrained(out, torch.float16, model_card)
+        times_path, metrics_path = self.work / "times.json", self.work / "metrics.json"
+        times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+        return model.save_pretrained(out, torch.float16, speech_model_card(self.recipe, model, times, metrics))
+
+    def examples(self, folder: str | Path, count: int = 3, seconds: float = 5.0) -> list[Path]:
+        """Held-out prompts (unseen speakers and sentences) for the Space and the README."""
+        import soundfile as sf
+        corpus = SpeechCorpus(self.data)
+        by_speaker: dict[int, list[dict]] = {}
+        for record in corpus.split("heldout"):
+            by_speaker.setdefault(record["speaker"], []).append(record)
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written, lines = [], []
+        for speaker in sorted(by_speaker)[:count]:
+            record = by_speaker[speaker][-1]  # from the evaluation's test half
+            wav = corpus.audio(record)[: int(seconds * corpus.config.sample_rate)]
+            path = folder / f"speech-heldout-{speaker}.wav"
+            sf.write(path, wav, corpus.config.sample_rate, subtype="PCM_16")
+            written.append(path)
+            lines.append(f"- `{path.name}`: voice `{record['voice']}`, \"{record['text']}\" (first {seconds:g} s)")
+        (folder / "README.md").write_text(
+            "Held-out prompts of the speech corpus (speakers and sentences never seen in training), "
+            "16 kHz mono,\nwritten by `python -m audiolm train examples --out examples`:\n\n" + "\n".join(lines) + "\n")
+        return written
 
     def run(self, step: str, out: str | Path | None = None):
         if step == "corpus":
@@ -206,5 +235,7 @@ class SpeechPipelineRun:
             if out is None:
                 raise ValueError("the bundle step needs an output folder")
             return self.bundle(out)
+        if step == "examples":
+            return self.examples(out or "examples")
         raise ValueError(f"unknown step {step!r}; one of {', '.join(STEPS)}")
 

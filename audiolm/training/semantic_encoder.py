@@ -3,6 +3,7 @@ the targets of a masked-prediction loss; the trained encoder's features are then
 again (``kmeans.py``) into the semantic tokens."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import librosa
@@ -90,3 +91,13 @@ def _save_encoder(encoder: BuiltinSpeechEncoder, folder: Path) -> None:
 def load_encoder(folder: str | Path) -> BuiltinSpeechEncoder:
     from ..serialization import config_from_dict, load_weights, read_config
     return load_weights(BuiltinSpeechEncoder(config_from_dict(BuiltinEncoderConfig, read_config(folder))), folder)
+
+
+def truncate_encoder(encoder: BuiltinSpeechEncoder, layers: int) -> BuiltinSpeechEncoder:
+    """The first ``layers`` blocks only: all that a tokenizer reading block ``layers`` runs."""
+    config = replace(encoder.config, transformer=replace(encoder.config.transformer, n_layers=layers))
+    small = BuiltinSpeechEncoder(config)
+    missing, _ = small.load_state_dict(encoder.state_dict(), strict=False)
+    if missing:
+        raise ValueError(f"cannot truncate the encoder: missing {missing[:3]}")
+    return small.eval()

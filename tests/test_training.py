@@ -1,0 +1,140 @@
+"""Training: the resumable loop, the espeak corpus, the token cache and the whole tiny recipe."""
+import ctypes.util
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from audiolm.stages import FlatStage, FlatStageConfig
+from audiolm.training.loop import TrainConfig, Trainer, lr_at
+from audiolm.transformer import TransformerConfig
+
+needs_espeak = pytest.mark.skipif(ctypes.util.find_library("espeak-ng") is None,
+                                  reason="libespeak-ng is not installed (apt-get install espeak-ng)")
+
+
+def _toy_stage():
+    torch.manual_seed(0)
+    return FlatStage(FlatStageConfig("semantic", 0, 0, 25.0, 1, 8, 25.0, 0, 16,
+                                     TransformerConfig(32, 1, 2, max_seq_len=18)))
+
+
+def _cyclic_loss(stage):
+    pattern = torch.arange(16) % 8  # 0 1 2 ... 7 0 1 ...: fully predictable after one token
+
+    def step(_, generator):
+        shift = int(torch.randint(0, 8, (1,), generator=generator))
+        target = ((pattern + shift) % 8)[None, None].expand(4, 1, 16)
+        return stage.loss(None, target), {}
+    return step
+
+
+def test_lr_schedule_warms_up_then_decays():
+    c = TrainConfig(steps=100, lr=1e-3, warmup=10, min_lr_ratio=0.1)
+    assert lr_at(c, 0) == pytest.approx(1e-4)
+    assert lr_at(c, 9) == pytest.approx(1e-3)
+    assert lr_at(c, 55) < lr_at(c, 20)
+    assert lr_at(c, 99) == pytest.approx(1e-4, rel=0.05)
+
+
+def test_training_lowers_the_loss(tmp_path):
+    stage = _toy_stage()
+    loss_fn = _cyclic_loss(stage)
+    before = loss_fn(0, torch.Generator().manual_seed(1))[0].item()
+    Trainer(stage, tmp_path, TrainConfig(steps=60, lr=3e-3, warmup=5, save_every=1000, device="cpu"),
+            export=stage.save_pretrained).run(loss_fn)
+    after = loss_fn(0, torch.Generator().manual_seed(1))[0].item()
+    assert before > 1.5 and after < 0.3 * before
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+    log = [json.loads(line) for line in open(tmp_path / "log.jsonl")]
+    assert log[-1]["step"] == 60 and "loss" in log[-1]
+
+
+def test_resumed_training_equals_uninterrupted(tmp_path):
+    config = TrainConfig(steps=8, lr=3e-3, warmup=2, save_every=4, device="cpu")
+    straight = _toy_stage()
+    Trainer(straight, tmp_path / "a", config, export=straight.save_pretrained).run(_cyclic_loss(straight))
+
+    first = _toy_stage()
+    interrupted = _cyclic_loss(first)
+
+    def crash_at_step_6(step, generator):  # the process dies after the step-4 checkpoint
+        if step == 6:
+            raise KeyboardInterrupt
+        return interrupted(step, generator)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(first, tmp_path / "b", config, export=first.save_pretrained).run(crash_at_step_6)
+    resumed = _toy_stage()  # a fresh process would start from scratch weights like these
+    trainer = Trainer(resumed, tmp_path / "b", config, export=resumed.save_pretrained)
+    assert trainer.step == 4
+    trainer.run(_cyclic_loss(resumed))
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=name)
+
+
+def test_non_finite_loss_stops_with_a_message(tmp_path):
+    stage = _toy_stage()
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        Trainer(stage, tmp_path, TrainConfig(steps=3, device="cpu"), export=stage.save_pretrained).run(
+            lambda step, g: (stage.loss(None, torch.zeros(1, 1, 16, dtype=torch.long)) * float("nan"), {}))
+
+
+@needs_espeak
+def test_espeak_corpus_speakers_sentences_and_phones(tmp_path):
+    from audiolm.data.sentences import is_heldout_sentence
+    from audiolm.data.speech_corpus import SpeechCorpus, SpeechCorpusConfig, build_speech_corpus, make_speakers
+
+    config = SpeechCorpusConfig(hours=0.01, train_speakers=3, heldout_speakers=2, heldout_utterances=2)
+    train_voices, heldout_voices = make_speakers(config)
+    assert not {v.variant for v in train_voices} & {v.variant for v in heldout_voices}
+    assert len(set(train_voices + heldout_voices)) == 5
+    corpus = SpeechCorpus(build_speech_corpus(tmp_path, config))
+    train, heldout = corpus.split("train"), corpus.split("heldout")
+    assert sum(r["seconds"] for r in train) >= 36 and len(heldout) == 4
+    assert {r["speaker"] for r in train} == {0, 1, 2} and {r["speaker"] for r in heldout} == {3, 4}
+    for record in train + heldout:
+        assert record["phones"] and record["phones"][0][0] < 0.5
+        wav = corpus.audio(record)
+        assert wav.dtype == np.float32 and abs(len(wav) / 16000 - record["seconds"]) < 1e-3
+        assert np.abs(wav).max() > 0.05
+    # the split is by sentence content: held-out sentences never occur in training
+    split = lambda text: [x.strip() for x in re.findall(r"[^.?!]+[.?!]", text)]  # noqa: E731
+    assert all(not is_heldout_sentence(x) for r in train for x in split(r["text"]))
+    assert all(is_heldout_sentence(x) for r in heldout for x in split(r["text"]))
+    labels = corpus.frame_phones(train[0], 25.0, 50)
+    assert len(labels) == 50 and len(set(labels)) > 5
+
+
+@needs_espeak
+def test_tiny_recipe_end_to_end_and_resume(tiny_recipe_run):
+    from audiolm.pipeline import AudioLM
+
+    work, data, out, cmd = tiny_recipe_run
+    for component in ("codec", "semantic_encoder", "semantic", "coarse", "fine"):
+        state = json.loads((work / component / "state.json").read_text())
+        assert state["step"] == 4, component
+    model = AudioLM.from_pretrained(out)
+    assert model.config.num_quantizers == 4 and model.config.semantic_vocab == 16
+    assert next(model.coarse_stage.parameters()).dtype == torch.float32  # loaded into the module's dtype
+    result = model.unconditional(1.0, seed=0)
+    assert result.audio.shape == (1, 16000)
+
+    # the token cache: every utterance, 2 acoustic frames per semantic frame
+    from audiolm.training.recipe import SpeechPipelineRun
+    cache = SpeechPipelineRun(work, data).tokens("train")
+    assert all(a.shape == (4, 2 * len(s)) for s, a in zip(cache.semantic, cache.acoustic))
+    streams, acoustic = cache.streams()
+    assert len(streams) == 4 and streams[0].shape[1] * 2 == acoustic[0].shape[1]
+
+    # a second run resumes: nothing retrains, and --steps extends one component
+    before = (work / "coarse" / "state.safetensors").stat().st_mtime
+    subprocess.run([*cmd[:4], "coarse", *cmd[5:], "--steps", "6"], check=True, capture_output=True, timeout=600)
+    assert json.loads((work / "coarse" / "state.json").read_text())["step"] == 6
+    assert json.loads((work / "recipe.json").read_text())["coarse_train"]["steps"] == 6
+    subprocess.run([*cmd[:4], "fine", *cmd[5:]], check=True, capture_output=True, timeout=600)
+    assert json.loads((work / "fine" / "state.json").read_text())["step"] == 4
+    assert (work / "coarse" / "state.safetensors").stat().st_mtime > before
