@@ -1,10 +1,21 @@
-"""The project's own codec: STFT in, ConvNeXt blocks at frame rate, residual VQ, iSTFT out.
+"""The project's own codec: STFT in, ConvNeXt blocks at frame rate, residual VQ, STFT out.
 
 Encoder and decoder run at the 50 Hz frame rate (Vocos / WavTokenizer style), which trains
 several times faster on a CPU than a waveform-rate SEANet of similar quality budget.
+
+Two ways out of the decoder (``synthesis``):
+
+- ``"istft"``: log-magnitude and phase at the encoder's STFT, inverted (Vocos). Trained on
+  the output waveform's multi-resolution spectra, it learns slowly without a discriminator:
+  5k CPU steps reached PESQ-WB 1.04 on held-out speech.
+- ``"griffin_lim"`` (the recipe's): log-magnitudes on a finer STFT (``gl_n_fft``/``gl_hop``,
+  ``hop_length / gl_hop`` sub-frames per frame), trained by plain regression against the
+  input's (fast: no waveform in the training loop); phase by fast Griffin-Lim at decode
+  time. From true magnitudes, 32 iterations give PESQ-WB 3.86 / STOI 0.99 on held-out speech.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +26,9 @@ from torch import nn
 from ..serialization import config_from_dict, load_weights, read_config, save_module
 from .base import Codec
 from .rvq import ResidualVQ, RVQConfig
-from .spectral import STFT, MultiResolutionLoss
+from .spectral import STFT, MelScale, MultiResolutionLoss, griffin_lim
+
+LOG_FLOOR = -9.0  # log-magnitude floor (about -78 dB): digital silence is not worth an unbounded loss
 
 
 @dataclass
@@ -30,6 +43,11 @@ class NeuralCodecConfig:
     rvq: RVQConfig = field(default_factory=RVQConfig)
     mel_weight: float = 1.0
     stft_weight: float = 1.0
+    complex_weight: float = 0.0  # L1 on the power-compressed complex STFT: a direct phase target
+    synthesis: str = "istft"  # "istft" (magnitude + phase) or "griffin_lim" (magnitude; phase at decode)
+    gl_n_fft: int = 640
+    gl_hop: int = 160
+    gl_iterations: int = 32
 
 
 @dataclass
@@ -77,7 +95,17 @@ class NeuralCodec(nn.Module, Codec):
         self.encoder = FrameNet(2 * bins, config.dim, config.rvq.dim, config.encoder_blocks,
                                config.encoder_input_kernel)
         self.quantizer = ResidualVQ(config.rvq)
-        self.decoder = FrameNet(config.rvq.dim, config.dim, 2 * bins, config.decoder_blocks)
+        if config.synthesis == "istft":
+            out_dim = 2 * bins
+        elif config.synthesis == "griffin_lim":
+            if config.hop_length % config.gl_hop:
+                raise ValueError("hop_length must be a multiple of gl_hop")
+            self.gl_stft = STFT(config.gl_n_fft, config.gl_hop)
+            self.gl_mel = MelScale(config.sample_rate, config.gl_n_fft)
+            out_dim = (config.hop_length // config.gl_hop) * (config.gl_n_fft // 2 + 1)
+        else:
+            raise ValueError(f"synthesis must be 'istft' or 'griffin_lim', got {config.synthesis!r}")
+        self.decoder = FrameNet(config.rvq.dim, config.dim, out_dim, config.decoder_blocks)
         self.spectral_loss = MultiResolutionLoss(config.sample_rate)
 
     # Codec interface
@@ -89,25 +117,59 @@ class NeuralCodec(nn.Module, Codec):
     def _pad(self, wav: torch.Tensor) -> torch.Tensor:
         return F.pad(wav, (0, self.num_frames(wav.shape[-1]) * self.config.hop_length - wav.shape[-1]))
 
-    def _latent(self, wav: torch.Tensor) -> torch.Tensor:
-        spec = self.stft(self._pad(wav))
+    def _compressed_spectrum(self, wav: torch.Tensor) -> torch.Tensor:
+        """Real and imaginary parts of the STFT with magnitudes compressed to ``|X|^0.3``: ``(B, 2*bins, T)``."""
+        spec = self.stft(wav)
         mag = spec.abs().clamp(min=1e-7)
         compressed = spec * (mag.pow(0.3) / mag)  # magnitude compression keeps phase
-        return self.encoder(torch.cat([compressed.real, compressed.imag], 1))  # (B, d, T)
+        return torch.cat([compressed.real, compressed.imag], 1)
+
+    def _latent(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self._compressed_spectrum(self._pad(wav)))  # (B, d, T)
+
+    def _log_magnitude(self, z: torch.Tensor) -> torch.Tensor:
+        """griffin_lim synthesis: the decoder's sub-frames as one log-magnitude spectrogram ``(B, bins, T*sub)``."""
+        B, _, T = z.shape
+        bins = self.config.gl_n_fft // 2 + 1
+        out = self.decoder(z).view(B, -1, bins, T)  # (B, sub, bins, T)
+        return out.permute(0, 2, 3, 1).reshape(B, bins, T * out.shape[1]).clamp(LOG_FLOOR, 6.0)
 
     def _synthesize(self, z: torch.Tensor) -> torch.Tensor:
+        if self.config.synthesis == "griffin_lim":
+            return griffin_lim(self._log_magnitude(z).float().exp(), self.gl_stft, self.config.gl_iterations)
         log_mag, phase = self.decoder(z).chunk(2, dim=1)
         spec = torch.polar(log_mag.clamp(max=6.0).exp(), phase)
         return self.stft.inverse(spec)
 
     def forward(self, wav: torch.Tensor) -> CodecOutput:
-        """Training pass: ``wav (B, L)`` -> reconstruction, ids and losses."""
+        """Training pass: ``wav (B, L)`` -> reconstruction, ids and losses.
+
+        With ``griffin_lim`` synthesis the losses are on log-magnitudes (no waveform needed),
+        and the reconstruction is only synthesized outside training mode."""
         wav = self._pad(wav)
         quantized, ids, commitment = self.quantizer(self._latent(wav))
+        if self.config.synthesis == "griffin_lim":
+            return self._magnitude_losses(wav, quantized, ids, commitment)
         recon = self._synthesize(quantized)
         losses = {**self.spectral_loss(recon, wav), "commitment": commitment}
         c = self.config
         total = c.mel_weight * losses["mel"] + c.stft_weight * losses["stft"] + commitment
+        if c.complex_weight:
+            losses["complex"] = F.l1_loss(self._compressed_spectrum(recon), self._compressed_spectrum(wav))
+            total = total + c.complex_weight * losses["complex"]
+        return CodecOutput(recon, ids, losses, total)
+
+    def _magnitude_losses(self, wav, quantized, ids, commitment) -> CodecOutput:
+        predicted = self._log_magnitude(quantized)
+        target_mag = self.gl_stft(wav).abs()
+        target = target_mag.clamp(min=math.exp(LOG_FLOOR)).log()
+        mel = lambda mag: (self.gl_mel.filters @ mag).clamp(min=1e-5).log()  # noqa: E731
+        losses = {"mag": F.l1_loss(predicted, target), "mel": F.l1_loss(mel(predicted.exp()), mel(target_mag)),
+                  "commitment": commitment}
+        c = self.config
+        total = c.stft_weight * losses["mag"] + c.mel_weight * losses["mel"] + commitment
+        recon = wav.new_zeros(0) if self.training else griffin_lim(predicted.float().exp(), self.gl_stft,
+                                                                   c.gl_iterations)
         return CodecOutput(recon, ids, losses, total)
 
     @torch.inference_mode()

@@ -31,6 +31,28 @@ class STFT(nn.Module):
         return wav / envelope[:, self.pad:size - self.pad].clamp(min=1e-8)
 
 
+class MelScale(nn.Module):
+    """librosa's mel filterbank as a (non-persistent) buffer."""
+
+    def __init__(self, sample_rate: int, n_fft: int, n_mels: int = 80):
+        super().__init__()
+        mel = torch.from_numpy(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)).float()
+        self.register_buffer("filters", mel, persistent=False)
+
+
+def griffin_lim(magnitude: torch.Tensor, stft: STFT, iterations: int = 32, momentum: float = 0.99) -> torch.Tensor:
+    """Fast Griffin-Lim (Perraudin et al. 2013, librosa's default momentum) from zero phase:
+    ``magnitude (B, bins, T)`` -> ``(B, T*hop)``. Deterministic: no random initial phase."""
+    angles = torch.ones_like(magnitude, dtype=torch.complex64 if magnitude.dtype != torch.float64 else torch.complex128)
+    previous = torch.zeros_like(angles)
+    for _ in range(iterations):
+        rebuilt = stft(stft.inverse(magnitude * angles))
+        angles = rebuilt - (momentum / (1 + momentum)) * previous
+        angles = angles / angles.abs().clamp(min=1e-8)
+        previous = rebuilt
+    return stft.inverse(magnitude * angles)
+
+
 class MultiResolutionLoss(nn.Module):
     """Log-mel L1 and log-magnitude L1 + spectral convergence over several STFT sizes."""
 

@@ -73,6 +73,8 @@ class Trainer:
                                             {"params": no_decay, "weight_decay": 0.0}], lr=config.lr,
                                            betas=(0.9, 0.98))
         self.step = 0
+        self.elapsed = 0.0  # training seconds over every resumed segment
+        self._started: float | None = None  # wall clock of the running segment's start
         self.generator = torch.Generator().manual_seed(config.seed)
         self._resume()
 
@@ -93,9 +95,13 @@ class Trainer:
         tmp = self.run_dir / (STATE_WEIGHTS + ".tmp")
         save_file(tensors, str(tmp))
         tmp.replace(self.run_dir / STATE_WEIGHTS)  # atomic: an interrupted save never corrupts the last one
-        state = {"step": self.step, "generator": self.generator.get_state().tolist(), "config": asdict(self.config)}
+        state = {"step": self.step, "elapsed": round(self._elapsed(), 1),
+                 "generator": self.generator.get_state().tolist(), "config": asdict(self.config)}
         (self.run_dir / STATE_JSON).write_text(json.dumps(state))
         self.export(self.run_dir / "model")
+
+    def _elapsed(self) -> float:
+        return self.elapsed + (time.time() - self._started if self._started else 0.0)
 
     def _resume(self) -> None:
         path = self.run_dir / STATE_WEIGHTS
@@ -116,6 +122,7 @@ class Trainer:
                 self.optimizer.state[p] = state
         meta = json.loads((self.run_dir / STATE_JSON).read_text())
         self.step = meta["step"]
+        self.elapsed = meta.get("elapsed", 0.0)
         self.generator.set_state(torch.tensor(meta["generator"], dtype=torch.uint8))
 
     # ----- the loop -----
@@ -127,7 +134,7 @@ class Trainer:
         running: dict[str, float] = {}
         log = open(self.run_dir / "log.jsonl", "a")
         bar = tqdm(total=c.steps, initial=self.step, desc=self.description, dynamic_ncols=True)
-        started = time.time()
+        self._started = time.time()
         while self.step < c.steps:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(c, self.step)
@@ -147,13 +154,27 @@ class Trainer:
             bar.set_postfix({k: f"{v:.3f}" for k, v in running.items() if k != "grad_norm"})
             if self.step % 10 == 0:
                 log.write(json.dumps({"step": self.step, "lr": lr_at(c, self.step - 1),
-                                      "seconds": round(time.time() - started, 1), **metrics}) + "\n")
+                                      "seconds": round(self._elapsed(), 1), **metrics}) + "\n")
                 log.flush()
             if self.step % c.save_every == 0 or self.step == c.steps:
                 self.save()
         bar.close()
         log.close()
+        self.elapsed, self._started = self._elapsed(), None
         self.model.eval()
-        if not (self.run_dir / "model").is_dir():
-            self.export(self.run_dir / "model")
+        self.export(self.run_dir / "model")  # also when resumed with nothing left: keeps the export current
         return running
+
+
+def training_seconds(run_dir: str | Path) -> float:
+    """Training time of a run from its log (``seconds`` counts across resumes; older logs restart at 0)."""
+    path = Path(run_dir) / "log.jsonl"
+    if not path.is_file():
+        return 0.0
+    total, last = 0.0, 0.0
+    for line in open(path):
+        seconds = json.loads(line)["seconds"]
+        if seconds < last:  # a log segment without the cumulative clock
+            total += last
+        last = seconds
+    return total + last

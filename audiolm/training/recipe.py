@@ -36,8 +36,9 @@ class StageSize:
 class SpeechRecipe:
     corpus: SpeechCorpusConfig = field(default_factory=SpeechCorpusConfig)
     bundle: BundleConfig = field(default_factory=BundleConfig)
-    codec: NeuralCodecConfig = field(default_factory=lambda: NeuralCodecConfig(encoder_input_kernel=1))
-    codec_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=5000, batch_size=16, lr=7e-4,
+    codec: NeuralCodecConfig = field(default_factory=lambda: NeuralCodecConfig(encoder_input_kernel=1,
+                                                                               synthesis="griffin_lim"))
+    codec_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=5000, batch_size=16, lr=1e-3,
                                                                          warmup=200))
     encoder: BuiltinEncoderConfig = field(default_factory=lambda: BuiltinEncoderConfig(
         transformer=TransformerConfig(d_model=192, n_layers=6, n_heads=4, causal=False, max_seq_len=1024)))
@@ -46,11 +47,11 @@ class SpeechRecipe:
     semantic_layer: int = 4
     kmeans_utterances: int = 600
     semantic_size: StageSize = field(default_factory=lambda: StageSize(192, 4, 4, 250))
-    coarse_size: StageSize = field(default_factory=lambda: StageSize(256, 4, 4, 200))
+    coarse_size: StageSize = field(default_factory=lambda: StageSize(256, 4, 4, 150))
     fine_size: StageSize = field(default_factory=lambda: StageSize(128, 4, 4, 150))
-    semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=16, lr=1e-3))
-    coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=8, lr=1e-3))
-    fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=16, lr=1e-3))
+    semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=16, lr=1e-3))
+    coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1800, batch_size=8, lr=1e-3))
+    fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=16, lr=1e-3))
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -69,7 +70,7 @@ def tiny_recipe() -> SpeechRecipe:
         corpus=SpeechCorpusConfig(hours=0.02, train_speakers=4, heldout_speakers=2, heldout_utterances=3),
         bundle=bundle,
         codec=NeuralCodecConfig(dim=32, encoder_blocks=1, decoder_blocks=1, encoder_input_kernel=1,
-                                rvq=RVQConfig(dim=8, num_quantizers=4, codebook_size=32)),
+                                synthesis="griffin_lim", rvq=RVQConfig(dim=8, num_quantizers=4, codebook_size=32)),
         codec_train=tiny_train(4, 4),
         encoder=BuiltinEncoderConfig(num_targets=8, transformer=TransformerConfig(
             d_model=32, n_layers=2, n_heads=2, causal=False, max_seq_len=1024)),
@@ -99,10 +100,15 @@ class SpeechPipelineRun:
         return TrainConfig(**{**asdict(config), "device": self.device})
 
     def _timed(self, name: str, fn):
+        """Run an untrained step (corpus, k-means, tokenize) and add its wall time to times.json."""
         started = time.time()
         result = fn()
         times_path = self.work / "times.json"
+        from .loop import training_seconds
         times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+        for name, folder in (("codec", "codec"), ("semantic-encoder", "semantic_encoder"), ("semantic", "semantic"),
+                             ("coarse", "coarse"), ("fine", "fine")):
+            times[name] = training_seconds(self.work / folder)  # the loop's own clock, across resumes
         times[name] = round(times.get(name, 0) + time.time() - started, 1)
         times_path.write_text(json.dumps(times, indent=2))
         return result
@@ -116,8 +122,7 @@ class SpeechPipelineRun:
         from .codec import train_codec
         from .data import AudioCrops
         crops = AudioCrops.from_corpus(SpeechCorpus(self.data))
-        return self._timed("codec", lambda: train_codec(crops, self.work / "codec", self.recipe.codec,
-                                                        self._train(self.recipe.codec_train)))
+        return train_codec(crops, self.work / "codec", self.recipe.codec, self._train(self.recipe.codec_train))
 
     def train_waves(self) -> list[np.ndarray]:
         corpus = SpeechCorpus(self.data)
@@ -125,9 +130,8 @@ class SpeechPipelineRun:
 
     def semantic_encoder(self):
         from .semantic_encoder import train_semantic_encoder
-        return self._timed("semantic-encoder", lambda: train_semantic_encoder(
-            self.train_waves(), self.work / "semantic_encoder", self.recipe.encoder,
-            self._train(self.recipe.encoder_train)))
+        return train_semantic_encoder(self.train_waves(), self.work / "semantic_encoder", self.recipe.encoder,
+                                      self._train(self.recipe.encoder_train))
 
     def kmeans(self) -> SemanticTokenizer:
         def run():
@@ -179,8 +183,8 @@ class SpeechPipelineRun:
         train = self._train(getattr(self.recipe, f"{name}_train"))
         run_dir = self.work / name
         if name == "fine" and self.recipe.bundle.fine_layout == "parallel":
-            return self._timed(name, lambda: train_parallel_fine(config, acoustic, run_dir, train))
-        return self._timed(name, lambda: train_flat_stage(config, semantic, acoustic, run_dir, train))
+            return train_parallel_fine(config, acoustic, run_dir, train)
+        return train_flat_stage(config, semantic, acoustic, run_dir, train)
 
     def bundle(self, out: str | Path) -> Path:
         """Assemble the trained components into a float16 bundle with its model card; the card
@@ -192,7 +196,11 @@ class SpeechPipelineRun:
                         load_stage(self.work / "semantic" / "model"), load_stage(self.work / "coarse" / "model"),
                         load_stage(self.work / "fine" / "model"))
         times_path, metrics_path = self.work / "times.json", self.work / "metrics.json"
+        from .loop import training_seconds
         times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+        for name, folder in (("codec", "codec"), ("semantic-encoder", "semantic_encoder"), ("semantic", "semantic"),
+                             ("coarse", "coarse"), ("fine", "fine")):
+            times[name] = training_seconds(self.work / folder)  # the loop's own clock, across resumes
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
         return model.save_pretrained(out, torch.float16, speech_model_card(self.recipe, model, times, metrics))
 
