@@ -64,3 +64,11 @@ def test_eval_command_writes_every_figure(tiny_recipe_run, tmp_path):
     assert results["acoustic_generation"]["inputs"] == 2
     assert results["speed"]["continuation_marginal_rtf"] > 0
     assert "| continuation, 3 s prompts | speaker-ID = prompt speaker |" in proc.stdout
+    # the model card of a re-exported bundle carries the table
+    (work / "metrics.json").write_text(json.dumps(results))
+    card_dir = tmp_path / "carded"
+    subprocess.run([sys.executable, "-m", "audiolm", "train", "bundle", "--work", str(work), "--data", str(data),
+                    "--out", str(card_dir)], check=True, capture_output=True, timeout=600)
+    card = (card_dir / "README.md").read_text()
+    assert "| continuation, 3 s prompts | speaker-ID = prompt speaker |" in card
+    assert "license: mit" in card and "Not measured yet" not in card

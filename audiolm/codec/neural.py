@@ -45,6 +45,7 @@ class NeuralCodecConfig:
     stft_weight: float = 1.0
     complex_weight: float = 0.0  # L1 on the power-compressed complex STFT: a direct phase target
     synthesis: str = "istft"  # "istft" (magnitude + phase) or "griffin_lim" (magnitude; phase at decode)
+    encoder_input: str = "complex"  # "complex" (compressed STFT) or "log_magnitude" (on the gl STFT)
     gl_n_fft: int = 640
     gl_hop: int = 160
     gl_iterations: int = 32
@@ -92,19 +93,21 @@ class NeuralCodec(nn.Module, Codec):
         self.config = config
         bins = config.n_fft // 2 + 1
         self.stft = STFT(config.n_fft, config.hop_length)
-        self.encoder = FrameNet(2 * bins, config.dim, config.rvq.dim, config.encoder_blocks,
-                               config.encoder_input_kernel)
-        self.quantizer = ResidualVQ(config.rvq)
-        if config.synthesis == "istft":
-            out_dim = 2 * bins
-        elif config.synthesis == "griffin_lim":
+        if config.synthesis not in ("istft", "griffin_lim"):
+            raise ValueError(f"synthesis must be 'istft' or 'griffin_lim', got {config.synthesis!r}")
+        if config.encoder_input not in ("complex", "log_magnitude"):
+            raise ValueError(f"encoder_input must be 'complex' or 'log_magnitude', got {config.encoder_input!r}")
+        fine_features = (config.hop_length // config.gl_hop) * (config.gl_n_fft // 2 + 1)
+        if config.synthesis == "griffin_lim" or config.encoder_input == "log_magnitude":
             if config.hop_length % config.gl_hop:
                 raise ValueError("hop_length must be a multiple of gl_hop")
             self.gl_stft = STFT(config.gl_n_fft, config.gl_hop)
             self.gl_mel = MelScale(config.sample_rate, config.gl_n_fft)
-            out_dim = (config.hop_length // config.gl_hop) * (config.gl_n_fft // 2 + 1)
-        else:
-            raise ValueError(f"synthesis must be 'istft' or 'griffin_lim', got {config.synthesis!r}")
+        in_dim = 2 * bins if config.encoder_input == "complex" else fine_features
+        self.encoder = FrameNet(in_dim, config.dim, config.rvq.dim, config.encoder_blocks,
+                               config.encoder_input_kernel)
+        self.quantizer = ResidualVQ(config.rvq)
+        out_dim = 2 * bins if config.synthesis == "istft" else fine_features
         self.decoder = FrameNet(config.rvq.dim, config.dim, out_dim, config.decoder_blocks)
         self.spectral_loss = MultiResolutionLoss(config.sample_rate)
 
@@ -124,8 +127,19 @@ class NeuralCodec(nn.Module, Codec):
         compressed = spec * (mag.pow(0.3) / mag)  # magnitude compression keeps phase
         return torch.cat([compressed.real, compressed.imag], 1)
 
+    def _fine_log_magnitude(self, wav: torch.Tensor) -> torch.Tensor:
+        """Log-magnitudes on the gl STFT: ``(B, bins, T*sub)``."""
+        return self.gl_stft(wav).abs().clamp(min=math.exp(LOG_FLOOR)).log()
+
     def _latent(self, wav: torch.Tensor) -> torch.Tensor:
-        return self.encoder(self._compressed_spectrum(self._pad(wav)))  # (B, d, T)
+        wav = self._pad(wav)
+        if self.config.encoder_input == "complex":
+            return self.encoder(self._compressed_spectrum(wav))  # (B, d, T)
+        log_mag = self._fine_log_magnitude(wav)  # sub-frames stacked as the decoder emits them
+        B, bins, TS = log_mag.shape
+        sub = self.config.hop_length // self.config.gl_hop
+        stacked = log_mag.view(B, bins, TS // sub, sub).permute(0, 3, 1, 2).reshape(B, sub * bins, TS // sub)
+        return self.encoder(stacked / 4)  # log-magnitudes span about [-9, 5]
 
     def _log_magnitude(self, z: torch.Tensor) -> torch.Tensor:
         """griffin_lim synthesis: the decoder's sub-frames as one log-magnitude spectrogram ``(B, bins, T*sub)``."""
@@ -161,8 +175,8 @@ class NeuralCodec(nn.Module, Codec):
 
     def _magnitude_losses(self, wav, quantized, ids, commitment) -> CodecOutput:
         predicted = self._log_magnitude(quantized)
-        target_mag = self.gl_stft(wav).abs()
-        target = target_mag.clamp(min=math.exp(LOG_FLOOR)).log()
+        target = self._fine_log_magnitude(wav)
+        target_mag = target.exp()
         mel = lambda mag: (self.gl_mel.filters @ mag).clamp(min=1e-5).log()  # noqa: E731
         losses = {"mag": F.l1_loss(predicted, target), "mel": F.l1_loss(mel(predicted.exp()), mel(target_mag)),
                   "commitment": commitment}

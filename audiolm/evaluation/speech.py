@@ -27,6 +27,7 @@ class SpeechEvalConfig:
     acoustic_inputs: int = 2  # per held-out speaker
     acoustic_max_seconds: float = 6.0
     rtf_prompt_seconds: float = 3.0
+    classifier_on_resynthesis: bool = True  # train the speaker classifier on codec round trips
     seed: int = 0
 
 
@@ -39,15 +40,18 @@ def _split(corpus):
     return enroll, test
 
 
+def resynthesize(model: AudioLM, wav: np.ndarray, levels: int | None = None) -> np.ndarray:
+    ids = model.codec.encode(torch.from_numpy(wav)[None].to(model.device))
+    return model.codec.decode(ids[:, :levels])[0].float().cpu().numpy()[: len(wav)]
+
+
 def _codec_metrics(model: AudioLM, waves: list[np.ndarray]) -> dict:
     out = {}
     levels = {"Q": model.config.num_quantizers, "Q'": model.config.num_coarse}
     for name, q in levels.items():
         scores = {"pesq_wb": [], "stoi": [], "mel_distance": []}
         for wav in tqdm(waves, desc=f"codec at {name}={q}", leave=False):
-            x = torch.from_numpy(wav)[None]
-            ids = model.codec.encode(x)[:, :q]
-            y = model.codec.decode(ids)[0].float().numpy()[: len(wav)]
+            y = resynthesize(model, wav, q)
             scores["pesq_wb"].append(pesq_wb(wav, y))
             scores["stoi"].append(stoi(wav, y))
             scores["mel_distance"].append(mel_distance(wav, y))
@@ -92,10 +96,17 @@ def evaluate_speech(model: AudioLM, corpus, config: SpeechEvalConfig = SpeechEva
     audio = lambda r: corpus.audio(r)  # noqa: E731
     results: dict = {"config": asdict(config), "heldout_speakers": len(speakers)}
 
-    classifier = SpeakerClassifier(sr).fit([audio(r) for s in speakers for r in enroll[s]],
-                                           [s for s in speakers for _ in enroll[s]])
+    # Generated audio always passes through the codec: with classifier_on_resynthesis the
+    # classifier learns voices in that domain (codec round trips of the enrollment half).
+    enroll_audio = [audio(r) for s in speakers for r in enroll[s]]
+    if config.classifier_on_resynthesis:
+        enroll_audio = [resynthesize(model, w) for w in tqdm(enroll_audio, desc="enrollment round trips", leave=False)]
+    classifier = SpeakerClassifier(sr).fit(enroll_audio, [s for s in speakers for _ in enroll[s]])
     real = [(audio(r), s) for s in speakers for r in test[s][:config.prompts]]
     results["speaker_classifier_on_real"] = classifier.accuracy([w for w, _ in real], [s for _, s in real])
+    results["speaker_classifier_on_resynthesis"] = classifier.accuracy([resynthesize(model, w) for w, _ in real],
+                                                                       [s for _, s in real])
+    results["speaker_classifier_trained_on"] = "codec round trips" if config.classifier_on_resynthesis else "real audio"
 
     codec_waves = [audio(r) for s in speakers for r in test[s][:config.codec_utterances]]
     results["codec"] = _codec_metrics(model, codec_waves)

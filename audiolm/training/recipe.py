@@ -36,8 +36,8 @@ class StageSize:
 class SpeechRecipe:
     corpus: SpeechCorpusConfig = field(default_factory=SpeechCorpusConfig)
     bundle: BundleConfig = field(default_factory=BundleConfig)
-    codec: NeuralCodecConfig = field(default_factory=lambda: NeuralCodecConfig(encoder_input_kernel=1,
-                                                                               synthesis="griffin_lim"))
+    codec: NeuralCodecConfig = field(default_factory=lambda: NeuralCodecConfig(
+        encoder_input_kernel=1, synthesis="griffin_lim", encoder_input="log_magnitude"))
     codec_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=5000, batch_size=16, lr=1e-3,
                                                                          warmup=200))
     encoder: BuiltinEncoderConfig = field(default_factory=lambda: BuiltinEncoderConfig(
@@ -70,7 +70,7 @@ def tiny_recipe() -> SpeechRecipe:
         corpus=SpeechCorpusConfig(hours=0.02, train_speakers=4, heldout_speakers=2, heldout_utterances=3),
         bundle=bundle,
         codec=NeuralCodecConfig(dim=32, encoder_blocks=1, decoder_blocks=1, encoder_input_kernel=1,
-                                synthesis="griffin_lim", rvq=RVQConfig(dim=8, num_quantizers=4, codebook_size=32)),
+                                synthesis="griffin_lim", encoder_input="log_magnitude", rvq=RVQConfig(dim=8, num_quantizers=4, codebook_size=32)),
         codec_train=tiny_train(4, 4),
         encoder=BuiltinEncoderConfig(num_targets=8, transformer=TransformerConfig(
             d_model=32, n_layers=2, n_heads=2, causal=False, max_seq_len=1024)),
