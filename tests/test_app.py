@@ -13,7 +13,7 @@ from fake_hub import FakeHub
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-EXAMPLE = ROOT / "examples" / "speech-us-male.wav"
+EXAMPLE = ROOT / "examples" / "speech-heldout-48.wav"
 CONTROLS = (0.6, 0.8, 0.6, 0, "1", 1)  # temperatures, top-k off, seed 1, one sample
 
 
