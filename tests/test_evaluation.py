@@ -56,9 +56,10 @@ def test_eval_command_writes_every_figure(tiny_recipe_run, tmp_path):
                            "--prompts", "1", "--threads", "1", "--out", str(out)],
                           check=True, capture_output=True, text=True, timeout=600)
     results = json.loads(out.read_text())
-    assert set(results["codec"]) == {"levels_4", "levels_2"}
+    assert set(results["codec"]) == {"levels_4", "levels_2", "griffin_lim_ceiling"}
     for codec in results["codec"].values():
         assert -0.5 <= codec["pesq_wb"] <= 4.65 and 0 <= codec["stoi"] <= 1
+    assert results["codec"]["griffin_lim_ceiling"]["pesq_wb"] > results["codec"]["levels_4"]["pesq_wb"]
     assert 0 <= results["semantic_tokens"]["pnmi"] <= 1
     assert results["continuation"]["prompts"] == 2  # 1 prompt x 2 held-out speakers
     assert results["acoustic_generation"]["inputs"] == 2

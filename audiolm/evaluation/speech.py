@@ -56,6 +56,18 @@ def _codec_metrics(model: AudioLM, waves: list[np.ndarray]) -> dict:
             scores["stoi"].append(stoi(wav, y))
             scores["mel_distance"].append(mel_distance(wav, y))
         out[f"levels_{q}"] = {k: float(np.mean(v)) for k, v in scores.items()} | {"levels": q, "name": name}
+    codec = model.codec
+    if getattr(getattr(codec, "config", None), "synthesis", None) == "griffin_lim":
+        # the ceiling of this synthesis: Griffin-Lim from the *true* magnitudes, no quantization
+        from ..codec.spectral import griffin_lim
+        scores = {"pesq_wb": [], "stoi": []}
+        for wav in waves:
+            x = torch.from_numpy(wav)[None]
+            y = griffin_lim(codec.gl_stft(codec._pad(x)).abs(), codec.gl_stft, codec.config.gl_iterations)
+            y = y[0].numpy()[: len(wav)]
+            scores["pesq_wb"].append(pesq_wb(wav, y))
+            scores["stoi"].append(stoi(wav, y))
+        out["griffin_lim_ceiling"] = {k: float(np.mean(v)) for k, v in scores.items()}
     return out
 
 
