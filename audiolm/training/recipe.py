@@ -44,7 +44,10 @@ class SpeechRecipe:
         transformer=TransformerConfig(d_model=192, n_layers=6, n_heads=4, causal=False, max_seq_len=1024)))
     encoder_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3000, batch_size=16, lr=5e-4,
                                                                            warmup=200))
-    semantic_layer: int = 4
+    # Measured on the trained encoder (k-means 100, held-out speech): PNMI 0.42 at block 1,
+    # falling to 0.34 at block 4 and 0.31 at block 6; speaker-ID from token histograms 95-100 %
+    # at every block. The deeper blocks of a short HuBERT-iteration-1 run add no phone content.
+    semantic_layer: int = 1
     kmeans_utterances: int = 600
     semantic_size: StageSize = field(default_factory=lambda: StageSize(192, 4, 4, 250))
     coarse_size: StageSize = field(default_factory=lambda: StageSize(256, 4, 4, 150))
