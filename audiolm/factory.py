@@ -72,9 +72,9 @@ def random_audiolm(bundle: BundleConfig = BundleConfig(), size: str | ModelSizes
 def _build(bundle: BundleConfig, sizes: ModelSizes, device: str) -> AudioLM:
     hop = round(bundle.sample_rate / bundle.acoustic_rate)
     codec = NeuralCodec(NeuralCodecConfig(
-        bundle.sample_rate, hop, 4 * hop, sizes.codec_dim, 2, 2,
-        RVQConfig(dim=sizes.codec_latent_dim, num_quantizers=bundle.num_quantizers,
-                  codebook_size=bundle.codebook_size)))
+        sample_rate=bundle.sample_rate, hop_length=hop, n_fft=4 * hop, dim=sizes.codec_dim, encoder_blocks=2,
+        decoder_blocks=2, rvq=RVQConfig(dim=sizes.codec_latent_dim, num_quantizers=bundle.num_quantizers,
+                                        codebook_size=bundle.codebook_size)))
     stack = round(bundle.sample_rate / bundle.semantic_rate / 160)
     encoder = BuiltinEncoderConfig(sample_rate=bundle.sample_rate, stack=stack, transformer=TransformerConfig(
         sizes.encoder_d_model, sizes.encoder_layers, sizes.encoder_heads, causal=False, max_seq_len=2048))

@@ -30,8 +30,9 @@ def markdown(results: dict) -> str:
                  _pct(c["speaker_id_accuracy"]), "92.6 % (paper); bar ≥ 80 %"))
     a = results["acoustic_generation"]
     rows.append(("acoustic generation", "re-tokenized semantic ids agree with input",
-                 f"{_pct(a['semantic_agreement'])} (chance {_pct(a['semantic_agreement_chance'])}); "
-                 f"with voice prompt {_pct(a['semantic_agreement_with_voice_prompt'])}", "well above chance"))
+                 f"{_pct(a['semantic_agreement'])} (chance {_pct(a['semantic_agreement_chance'])}, codec round trip "
+                 f"{_pct(a['semantic_agreement_codec_round_trip'])}); with voice prompt "
+                 f"{_pct(a['semantic_agreement_with_voice_prompt'])}", "well above chance"))
     rows.append(("acoustic generation, no voice prompt", "speaker-ID = input speaker",
                  _pct(a["speaker_id_input_speaker_no_prompt"]), "3.2 % (paper)"))
     rows.append(("acoustic generation, voice prompt", "speaker-ID = prompt speaker",

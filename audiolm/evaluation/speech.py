@@ -136,12 +136,14 @@ def evaluate_speech(model: AudioLM, corpus, config: SpeechEvalConfig = SpeechEva
                                "prompt_seconds": config.prompt_seconds, "seconds": config.continuation_seconds}
 
     # acoustic generation: content kept (re-tokenized semantic ids), voice new / from the voice prompt
-    agree, chance, same_voice, prompt_voice, agree_prompted = [], [], [], [], []
+    agree, chance, same_voice, prompt_voice, agree_prompted, agree_codec = [], [], [], [], [], []
     max_len = int(config.acoustic_max_seconds * sr)
     jobs = [(s, r) for s in speakers for r in test[s][config.prompts:config.prompts + config.acoustic_inputs]]
     for i, (speaker, record) in enumerate(tqdm(jobs, desc="acoustic generation", leave=False)):
         wav = model._aligned(audio(record)[:max_len])
         source_ids = model.semantic_tokenizer.tokenize(torch.from_numpy(wav)[None])[0].numpy()
+        round_trip = model.semantic_tokenizer.tokenize(torch.from_numpy(resynthesize(model, wav))[None])[0].numpy()
+        agree_codec.append(float((round_trip[:len(source_ids)] == source_ids[:len(round_trip)]).mean()))
         out = model.acoustic_generation(wav, seed=config.seed + i)
         ids = model.semantic_tokenizer.tokenize(torch.from_numpy(out.audio[0])[None])[0].numpy()
         n = min(len(ids), len(source_ids))
@@ -157,6 +159,7 @@ def evaluate_speech(model: AudioLM, corpus, config: SpeechEvalConfig = SpeechEva
         prompt_voice.append(classifier.predict([out.audio[0]])[0] == other)
     results["acoustic_generation"] = {
         "semantic_agreement": float(np.mean(agree)), "semantic_agreement_chance": float(np.mean(chance)),
+        "semantic_agreement_codec_round_trip": float(np.mean(agree_codec)),
         "semantic_agreement_with_voice_prompt": float(np.mean(agree_prompted)),
         "speaker_id_input_speaker_no_prompt": float(np.mean(same_voice)),
         "speaker_id_prompt_speaker_with_prompt": float(np.mean(prompt_voice)), "inputs": len(jobs)}

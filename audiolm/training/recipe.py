@@ -107,11 +107,7 @@ class SpeechPipelineRun:
         started = time.time()
         result = fn()
         times_path = self.work / "times.json"
-        from .loop import training_seconds
         times = json.loads(times_path.read_text()) if times_path.is_file() else {}
-        for name, folder in (("codec", "codec"), ("semantic-encoder", "semantic_encoder"), ("semantic", "semantic"),
-                             ("coarse", "coarse"), ("fine", "fine")):
-            times[name] = training_seconds(self.work / folder)  # the loop's own clock, across resumes
         times[name] = round(times.get(name, 0) + time.time() - started, 1)
         times_path.write_text(json.dumps(times, indent=2))
         return result
