@@ -3,7 +3,6 @@ import ctypes.util
 import json
 import re
 import subprocess
-import sys
 
 import numpy as np
 import pytest

@@ -3,14 +3,8 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import asdict
 
 import torch
-
-
-def _size_line(name: str, module: torch.nn.Module) -> str:
-    params = sum(p.numel() for p in module.parameters())
-    return f"| {name} | {params / 1e6:.2f} M |"
 
 
 def speech_model_card(recipe, model, times: dict[str, float], metrics: dict | None) -> str:
@@ -67,6 +61,3 @@ def speech_model_card(recipe, model, times: dict[str, float], metrics: dict | No
               "synthesized speech and these weights contain none of espeak-ng's code.", ""]
     return "\n".join(lines)
 
-
-def recipe_dict(recipe) -> dict:
-    return asdict(recipe)

@@ -16,7 +16,7 @@ from ..codec import NeuralCodec, NeuralCodecConfig, RVQConfig
 from ..data.speech_corpus import SpeechCorpus, SpeechCorpusConfig, build_speech_corpus
 from ..semantic import BuiltinEncoderConfig, SemanticTokenizer, SemanticTokenizerConfig
 from ..serialization import config_from_dict
-from ..stages import FlatStage, ParallelFineStage, load_stage
+from ..stages import load_stage
 from ..transformer import TransformerConfig
 from .loop import TrainConfig
 

@@ -1,7 +1,6 @@
 """Training the three stages on cached token streams (random windows of each speaker's stream)."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -68,6 +67,3 @@ def train_parallel_fine(config: ParallelFineConfig, acoustic: list[torch.Tensor]
     trainer.run(step)
     return stage
 
-
-def semantic_frames_for(acoustic_frames: int, cond_rate: float, target_rate: float) -> int:
-    return math.ceil(acoustic_frames * cond_rate / target_rate)
