@@ -71,24 +71,29 @@ def _codec_metrics(model: AudioLM, waves: list[np.ndarray]) -> dict:
     return out
 
 
+def semantic_ids(tokenizer, wav: np.ndarray) -> np.ndarray:
+    return tokenizer.tokenize(torch.from_numpy(wav)[None])[0].numpy()
+
+
+def agreement(ids: np.ndarray, reference: np.ndarray) -> float:
+    """Fraction of frames (over the shorter sequence) where the ids equal the reference's."""
+    n = min(len(ids), len(reference))
+    return float((ids[:n] == reference[:n]).mean())
+
+
 def semantic_metrics(tokenizer, corpus, enroll: dict, test: dict) -> dict:
     """Phone purity / PNMI of the tokens against espeak's phones, and speaker-ID from token histograms."""
-    phones, clusters = [], []
-    for records in test.values():
-        for r in records:
-            ids = tokenizer.tokenize(torch.from_numpy(corpus.audio(r))[None])[0].numpy()
-            phones += corpus.frame_phones(r, tokenizer.frame_rate, len(ids))
-            clusters.append(ids)
-    clusters = np.concatenate(clusters)
+    ids = {r["id"]: semantic_ids(tokenizer, corpus.audio(r))
+           for group in (enroll, test) for records in group.values() for r in records}  # each utterance once
+    phones = [p for records in test.values() for r in records
+              for p in corpus.frame_phones(r, tokenizer.frame_rate, len(ids[r["id"]]))]
+    clusters = np.concatenate([ids[r["id"]] for records in test.values() for r in records])
     K = tokenizer.config.num_clusters
 
     def histograms(groups):
-        feats, labels = [], []
-        for speaker, records in groups.items():
-            for r in records:
-                ids = tokenizer.tokenize(torch.from_numpy(corpus.audio(r))[None])[0].numpy()
-                feats.append(np.bincount(ids, minlength=K) / len(ids))
-                labels.append(speaker)
+        feats = [np.bincount(ids[r["id"]], minlength=K) / len(ids[r["id"]])
+                 for records in groups.values() for r in records]
+        labels = [speaker for speaker, records in groups.items() for _ in records]
         return np.stack(feats), np.array(labels)
 
     from sklearn.linear_model import LogisticRegression
@@ -141,21 +146,17 @@ def evaluate_speech(model: AudioLM, corpus, config: SpeechEvalConfig = SpeechEva
     jobs = [(s, r) for s in speakers for r in test[s][config.prompts:config.prompts + config.acoustic_inputs]]
     for i, (speaker, record) in enumerate(tqdm(jobs, desc="acoustic generation", leave=False)):
         wav = model._aligned(audio(record)[:max_len])
-        source_ids = model.semantic_tokenizer.tokenize(torch.from_numpy(wav)[None])[0].numpy()
-        round_trip = model.semantic_tokenizer.tokenize(torch.from_numpy(resynthesize(model, wav))[None])[0].numpy()
-        agree_codec.append(float((round_trip[:len(source_ids)] == source_ids[:len(round_trip)]).mean()))
+        tokenizer = model.semantic_tokenizer
+        source_ids = semantic_ids(tokenizer, wav)
+        agree_codec.append(agreement(semantic_ids(tokenizer, resynthesize(model, wav)), source_ids))
         out = model.acoustic_generation(wav, seed=config.seed + i)
-        ids = model.semantic_tokenizer.tokenize(torch.from_numpy(out.audio[0])[None])[0].numpy()
-        n = min(len(ids), len(source_ids))
-        agree.append(float((ids[:n] == source_ids[:n]).mean()))
+        agree.append(agreement(semantic_ids(tokenizer, out.audio[0]), source_ids))
         chance.append(chance_agreement(source_ids))
         same_voice.append(classifier.predict([out.audio[0]])[0] == speaker)
         other = speakers[(speakers.index(speaker) + 1 + i % (len(speakers) - 1)) % len(speakers)]
         voice = audio(test[other][-1])[:prompt_len]
         out = model.acoustic_generation(wav, voice=voice, seed=config.seed + i)
-        ids = model.semantic_tokenizer.tokenize(torch.from_numpy(out.audio[0])[None])[0].numpy()
-        n = min(len(ids), len(source_ids))
-        agree_prompted.append(float((ids[:n] == source_ids[:n]).mean()))
+        agree_prompted.append(agreement(semantic_ids(tokenizer, out.audio[0]), source_ids))
         prompt_voice.append(classifier.predict([out.audio[0]])[0] == other)
     results["acoustic_generation"] = {
         "semantic_agreement": float(np.mean(agree)), "semantic_agreement_chance": float(np.mean(chance)),
