@@ -1,54 +1,100 @@
-"""Speed and memory: real-time factor per stage and per mode, tokens/s, peak memory, load time."""
+"""Speed and memory: real-time factor per stage and per mode, tokens/s, peak memory, load time.
+
+``run_peer`` times lucidrains' audiolm-pytorch stages at the same width, depth and heads in a
+subprocess (``peer_lucidrains.py``, under the interpreter that has that package) so both sets
+of figures come from the same run on the same machine.
+"""
 from __future__ import annotations
 
+import importlib.util
 import json
-import platform
+import os
 import resource
+import subprocess
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .pipeline import AudioLM
 
+PEER_SCRIPT = Path(__file__).with_name("peer_lucidrains.py")
+STAGES = ("semantic", "coarse", "fine")
+
 
 @dataclass
 class BenchReport:
     device: str
     threads: int
+    batch: int
     seconds: float
+    repeats: int
     load_seconds: float | None
     stages: dict[str, dict[str, float]] = field(default_factory=dict)
     modes: dict[str, dict[str, float]] = field(default_factory=dict)
     peak_memory_mb: float = 0.0
-    machine: str = field(default_factory=lambda: f"{platform.machine()} {platform.processor() or ''}".strip())
+    peak_memory_kind: str = ""
+    peer: dict = field(default_factory=dict)  # lucidrains' stages, or {"skipped": why}
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+    def to_dict(self) -> dict:
+        return asdict(self)
 
     def to_markdown(self) -> str:
-        lines = [f"device {self.device}, {self.threads} threads, {self.seconds:g} s of audio",
-                 "", "| stage | tokens/s | ms/token | RTF |", "|---|---|---|---|"]
-        for name, s in self.stages.items():
-            lines.append(f"| {name} | {s['tokens_per_s']:.0f} | {s['ms_per_token']:.2f} | {s['rtf']:.3f} |")
-        lines += ["", "| mode | wall s | audio s | RTF |", "|---|---|---|---|"]
-        for name, m in self.modes.items():
-            lines.append(f"| {name} | {m['wall_s']:.2f} | {m['audio_s']:.2f} | {m['rtf']:.3f} |")
-        if self.load_seconds is not None:
-            lines.append(f"\nmodel load: {self.load_seconds:.2f} s")
-        lines.append(f"peak memory: {self.peak_memory_mb:.0f} MB")
-        return "\n".join(lines)
+        return markdown(self.to_dict())
 
 
-def _timed(fn, device: torch.device):
+def markdown(report: dict) -> str:
+    """The tables of one bench run (a ``BenchReport.to_dict()``), ours and the peer's side by side."""
+    peer = report.get("peer", {}).get("stages", {})
+    lines = [f"device {report['device']}, {report['threads']} threads, batch {report['batch']}, "
+             f"{report['seconds']:g} s of audio, best of {report['repeats']}", ""]
+    head = "| stage | size | tokens/s | ms/token | RTF |"
+    if peer:
+        head += " lucidrains size | tokens/s | ms/token | RTF | our time ÷ theirs |"
+    lines += [head, "|" + "---|" * (head.count("|") - 1)]
+    for name, s in report["stages"].items():
+        row = (f"| {name} | {s.get('size', '—')} | {s['tokens_per_s']:.0f} | {s['ms_per_token']:.2f} | "
+               f"{s['rtf']:.3f} |")
+        if peer:
+            p = peer.get(s.get("peer_stage", name))
+            row += (f" d{p['dim']}×{p['depth']}, {p['params_m']:.1f} M | {p['tokens_per_s']:.0f} | "
+                    f"{p['ms_per_token']:.2f} | {p['wall_s'] / report['seconds']:.3f} | "
+                    f"{s['wall_s'] / p['wall_s']:.2f} |" if p else " — | — | — | — | — |")
+        lines.append(row)
+    lines += ["", "| mode | wall s | audio s | RTF |", "|---|---|---|---|"]
+    for name, m in report["modes"].items():
+        lines.append(f"| {name} | {m['wall_s']:.2f} | {m['audio_s']:.2f} | {m['rtf']:.3f} |")
+    lines.append("")
+    if report.get("load_seconds") is not None:
+        lines.append(f"model load: {report['load_seconds']:.2f} s")
+    lines.append(f"peak memory ({report['peak_memory_kind']}): {report['peak_memory_mb']:.0f} MB")
+    skipped = report.get("peer", {}).get("skipped")
+    if skipped:
+        lines.append(f"\nlucidrains' audiolm-pytorch not timed: {skipped}")
+    elif peer:
+        p = report["peer"]
+        lines.append(f"\nlucidrains: {p['package']} (torch {p['torch']}), fine stage in its autoregressive layout; "
+                     f"peak memory {p['peak_memory_mb']:.0f} MB")
+    return "\n".join(lines)
+
+
+def _sync(device: torch.device):
     if device.type == "cuda":
         torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return out, time.perf_counter() - start
+
+
+def _best_time(fn, device: torch.device, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def synthetic_voice(seconds: float, sample_rate: int, seed: int = 0, f0: float = 140.0) -> np.ndarray:
@@ -61,22 +107,38 @@ def synthetic_voice(seconds: float, sample_rate: int, seed: int = 0, f0: float =
     return wav.astype(np.float32)
 
 
+def stage_geometry(model: AudioLM) -> dict[str, dict[str, int]]:
+    """Width, depth and heads of each stage's transformer (what the peer is built with)."""
+    out = {}
+    for name in STAGES:
+        t = getattr(model, f"{name}_stage").config.transformer
+        out[name] = {"dim": t.d_model, "depth": t.n_layers, "heads": t.n_heads}
+    return out
+
+
 def run_bench(model: AudioLM, seconds: float = 10.0, prompt_seconds: float = 3.0, batch: int = 1,
-              load_seconds: float | None = None, log=print) -> BenchReport:
+              repeats: int = 1, load_seconds: float | None = None, log=print) -> BenchReport:
     device, c = model.device, model.config
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    report = BenchReport(str(device), torch.get_num_threads(), seconds, load_seconds)
+    report = BenchReport(str(device), torch.get_num_threads(), batch, seconds, repeats, load_seconds)
     gen = torch.Generator(device).manual_seed(0)
     frames = round(seconds * c.acoustic_rate)
     sem_frames = round(seconds * c.semantic_rate)
     empty = lambda levels: torch.zeros(batch, levels, 0, dtype=torch.long, device=device)  # noqa: E731
     model.unconditional(0.5, batch)  # warm-up
+    geometry = stage_geometry(model)
 
     def stage(name, fn, tokens):
-        _, wall = _timed(fn, device)
+        fn()  # warm-up at full length
+        wall = _best_time(fn, device, repeats)
         report.stages[name] = {"tokens": tokens, "wall_s": wall, "tokens_per_s": tokens * batch / wall,
                                "ms_per_token": 1000 * wall / tokens, "rtf": wall / seconds}
+        module = getattr(model, f"{name}_stage", None)
+        if module is not None:
+            g = geometry[name]
+            params = sum(p.numel() for p in module.parameters()) / 1e6
+            report.stages[name]["size"] = f"d{g['dim']}×{g['depth']}, {params:.1f} M"
         log(f"{name}: {tokens} tokens in {wall:.2f} s")
 
     sem = torch.randint(0, c.semantic_vocab, (batch, 1, sem_frames), generator=gen, device=device)
@@ -87,12 +149,21 @@ def run_bench(model: AudioLM, seconds: float = 10.0, prompt_seconds: float = 3.0
           frames * c.num_coarse)
     fine_levels = c.num_quantizers - c.num_coarse
     stage("fine", lambda: model.generate_fine(coarse, empty(fine_levels), generator=gen), frames * fine_levels)
+    report.stages["fine"]["size"] += f", {c.fine_layout}"
+    twin = autoregressive_fine_twin(model)
+    if twin is not None:  # the paper's layout at the same size: the per-token comparison with the peer
+        stage("fine, autoregressive", lambda: twin.generate(coarse, empty(fine_levels), frames, generator=gen),
+              frames * fine_levels)
+        g = twin.config.transformer
+        report.stages["fine, autoregressive"].update(
+            size=f"d{g.d_model}×{g.n_layers}, {sum(p.numel() for p in twin.parameters()) / 1e6:.1f} M, "
+                 "random weights", peer_stage="fine")
     stage("codec decode", lambda: model.codec.decode(all_ids), frames)
     wav = synthetic_voice(seconds, c.sample_rate)
     stage("tokenize (semantic + codec encode)", lambda: model.tokenize(wav), frames)
 
     def mode(name, fn, audio_s):
-        _, wall = _timed(fn, device)
+        wall = _best_time(fn, device, repeats)
         report.modes[name] = {"wall_s": wall, "audio_s": audio_s, "rtf": wall / audio_s}
         log(f"{name}: {audio_s:g} s of audio in {wall:.2f} s")
 
@@ -103,12 +174,68 @@ def run_bench(model: AudioLM, seconds: float = 10.0, prompt_seconds: float = 3.0
          seconds)
     mode("continuation", lambda: model.continuation(prompt, seconds, batch), seconds)
     short = seconds / 5  # marginal RTF: (t(seconds) - t(seconds / 5)) / (4/5 seconds)
-    _, wall_short = _timed(lambda: model.continuation(prompt, short, batch), device)
-    marginal = (report.modes["continuation"]["wall_s"] - wall_short) / (seconds - short)
-    report.modes["continuation (marginal)"] = {"wall_s": report.modes["continuation"]["wall_s"] - wall_short,
-                                               "audio_s": seconds - short, "rtf": marginal}
+    wall_short = _best_time(lambda: model.continuation(prompt, short, batch), device, repeats)
+    long = report.modes["continuation"]["wall_s"]
+    report.modes["continuation (marginal)"] = {"wall_s": long - wall_short, "audio_s": seconds - short,
+                                               "rtf": (long - wall_short) / (seconds - short)}
     if device.type == "cuda":
         report.peak_memory_mb = torch.cuda.max_memory_allocated() / 2 ** 20
+        report.peak_memory_kind = "CUDA allocated"
     else:
         report.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        report.peak_memory_kind = "process RSS"
     return report
+
+
+def autoregressive_fine_twin(model: AudioLM):
+    """A randomly initialised fine stage in the paper's flattened layout, with the same transformer
+    width, depth, heads and window as ``model``'s parallel one; None if the fine stage is already flat."""
+    from .stages import FlatStage, FlatStageConfig, ParallelFineStage
+
+    if not isinstance(model.fine_stage, ParallelFineStage):
+        return None
+    c, fine = model.config, model.fine_stage.config
+    transformer = replace(fine.transformer, causal=True, max_seq_len=2 + c.num_quantizers * fine.window_frames)
+    config = FlatStageConfig("fine", c.num_coarse, c.codebook_size, c.acoustic_rate, c.num_quantizers - c.num_coarse,
+                             c.codebook_size, c.acoustic_rate, c.num_coarse, fine.window_frames, transformer)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return FlatStage(config).to(model.device).eval()
+
+
+def peer_interpreter(choice: str = "auto") -> tuple[str | None, str]:
+    """The Python to run lucidrains' stages with, or None and why not.
+
+    ``auto``: ``$AUDIOLM_PEER_PYTHON`` if set, else this interpreter when it can import
+    audiolm_pytorch; ``off``: none; anything else is a path to an interpreter.
+    """
+    if choice == "off":
+        return None, "turned off (--peer off)"
+    if choice != "auto":
+        return choice, ""
+    if os.environ.get("AUDIOLM_PEER_PYTHON"):
+        return os.environ["AUDIOLM_PEER_PYTHON"], ""
+    if importlib.util.find_spec("audiolm_pytorch") is not None:
+        return sys.executable, ""
+    return None, ("audiolm-pytorch is not installed here; see the docstring of audiolm/peer_lucidrains.py "
+                  "for its venv, then pass --peer PATH/TO/python")
+
+
+def run_peer(python: str, model: AudioLM, seconds: float, batch: int = 1, repeats: int = 1,
+             timeout: float = 1800) -> dict:
+    """Time lucidrains' three stages at our stages' geometry; ``{"skipped": why}`` when that fails."""
+    c = model.config
+    cmd = [python, str(PEER_SCRIPT), "--geometry", json.dumps(stage_geometry(model)),
+           "--semantic-tokens", str(round(seconds * c.semantic_rate)), "--frames", str(round(seconds * c.acoustic_rate)),
+           "--codebook", str(c.codebook_size), "--num-quantizers", str(c.num_quantizers),
+           "--num-coarse", str(c.num_coarse), "--semantic-vocab", str(c.semantic_vocab), "--batch", str(batch),
+           "--threads", str(torch.get_num_threads()), "--repeats", str(repeats), "--device", str(model.device)]
+    env = dict(os.environ, TQDM_DISABLE="1", HF_HUB_OFFLINE="1")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"skipped": f"{type(exc).__name__}: {exc}"}
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"skipped": f"peer_lucidrains.py exited with {proc.returncode}: {tail}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -46,15 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--input", required=True)
     t.add_argument("--out", required=True)
 
-    b = sub.add_parser("bench", help="real-time factors per stage and mode, peak memory")
-    common(b)
+    b = sub.add_parser("bench", help="real-time factors per stage and mode, tokens/s, peak memory, load time; "
+                                     "lucidrains' stages side by side")
+    b.add_argument("--bundle", default=DEFAULT_BUNDLE, help="bundle folder or Hub repo id")
+    b.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto: the CPU, then CUDA too when present")
     b.add_argument("--random", choices=["tiny", "default"], default=None,
                    help="time a randomly initialised bundle of this size instead of --bundle")
     b.add_argument("--fine-layout", choices=["parallel", "autoregressive"], default="parallel",
                    help="fine-stage layout of a --random bundle")
     b.add_argument("--seconds", type=float, default=10.0)
     b.add_argument("--batch", type=int, default=1)
+    b.add_argument("--gpu-batch", type=int, default=8, help="on CUDA, also time this batch size")
     b.add_argument("--threads", type=int, default=2)
+    b.add_argument("--repeats", type=int, default=1, help="report the best of N timed runs (after a warm-up)")
+    b.add_argument("--peer", default="auto",
+                   help="python with lucidrains' audiolm-pytorch to time its stages alongside: auto "
+                        "($AUDIOLM_PEER_PYTHON, or this python if it has the package), off, or a path")
     b.add_argument("--json", default=None, help="also write the figures here")
 
     n = sub.add_parser("random-bundle", help="write a randomly initialised bundle (until trained weights exist)")
@@ -150,26 +159,47 @@ def cmd_tokenize(args):
 
 
 def cmd_bench(args):
+    import json
+
     import torch
 
-    from .bench import run_bench
+    from .bench import markdown, peer_interpreter, run_bench, run_peer
+    from .provenance import measurement_context
 
     torch.set_num_threads(args.threads)
-    start = time.perf_counter()
-    if args.random:
-        from .bundle import BundleConfig
-        from .factory import random_audiolm
+    devices = [args.device] if args.device != "auto" else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    peer_python, peer_skipped = peer_interpreter(args.peer)
+    log = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    runs = []
+    for device in devices:
+        start = time.perf_counter()
+        if args.random:
+            from .bundle import BundleConfig
+            from .factory import random_audiolm
 
-        model = random_audiolm(BundleConfig(fine_layout=args.fine_layout), args.random, device=args.device)
-        print(f"random {args.random} bundle, default geometry, fine layout {args.fine_layout}")
-    else:
-        model = load_model(args)
-    load = time.perf_counter() - start
-    report = run_bench(model, args.seconds, batch=args.batch, load_seconds=None if args.random else load,
-                       log=lambda line: print(line, file=sys.stderr))
-    print(report.to_markdown())
+            model = random_audiolm(BundleConfig(fine_layout=args.fine_layout), args.random, device=device)
+            log(f"random {args.random} bundle, default geometry, fine layout {args.fine_layout}")
+        else:
+            args.device = device
+            model = load_model(args)
+        load = time.perf_counter() - start
+        batches = [args.batch] + ([args.gpu_batch] if device == "cuda" and args.gpu_batch != args.batch else [])
+        for batch in batches:
+            report = run_bench(model, args.seconds, batch=batch, repeats=args.repeats,
+                               load_seconds=None if args.random else load, log=log)
+            if peer_python:
+                log(f"lucidrains' stages at the same geometry ({peer_python}) ...")
+                report.peer = run_peer(peer_python, model, args.seconds, batch, args.repeats)
+            else:
+                report.peer = {"skipped": peer_skipped}
+            runs.append(report.to_dict())
+            print(markdown(runs[-1]) + "\n")
+        del model
     if args.json:
-        Path(args.json).write_text(report.to_json())
+        out = {"context": measurement_context("cuda" if "cuda" in devices else "cpu"),
+               "bundle": f"random {args.random}" if args.random else str(args.bundle), "runs": runs}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=2))
 
 
 def cmd_random_bundle(args):

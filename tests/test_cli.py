@@ -1,4 +1,5 @@
 """The CLI as scripts use it: subprocesses on a tiny random bundle."""
+import json
 import subprocess
 import sys
 
@@ -72,11 +73,73 @@ def test_bad_input_is_a_one_line_error(bundle, tmp_path):
 
 
 def test_bench_prints_real_time_factors(bundle, tmp_path):
-    proc = run("bench", "--bundle", bundle, "--seconds", 2, "--json", tmp_path / "b.json")
+    proc = run("bench", "--bundle", bundle, "--seconds", 2, "--peer", "off", "--json", tmp_path / "b.json")
     assert proc.returncode == 0, proc.stderr
-    for row in ("| coarse |", "| fine |", "| continuation |", "| acoustic generation |", "peak memory"):
+    for row in ("| coarse |", "| fine |", "| continuation |", "| acoustic generation |", "peak memory", "model load"):
         assert row in proc.stdout
-    assert '"rtf"' in (tmp_path / "b.json").read_text()
+    out = json.loads((tmp_path / "b.json").read_text())
+    assert out["context"]["threads"] == 2 and out["context"]["machine"]
+    (report,) = out["runs"]  # no CUDA here: one CPU run at batch 1
+    assert (report["device"], report["batch"]) == ("cpu", 1) and report["load_seconds"] > 0
+    assert set(report["stages"]) == {"semantic", "coarse", "fine", "fine, autoregressive", "codec decode",
+                                     "tokenize (semantic + codec encode)"}  # the tiny bundle's fine is parallel
+    assert report["stages"]["fine, autoregressive"]["tokens"] == report["stages"]["fine"]["tokens"]
+    assert report["stages"]["coarse"]["tokens"] == 2 * 50 * 2  # 2 s x 50 Hz x Q'=2 (tiny bundle)
+    assert all(s["tokens_per_s"] > 0 and s["rtf"] > 0 for s in report["stages"].values())
+    assert report["peer"] == {"skipped": "turned off (--peer off)"}
+
+
+def test_bench_shows_the_peer_side_by_side(tmp_path):
+    """run_peer's plumbing, with a stand-in interpreter that prints what peer_lucidrains.py prints."""
+    from audiolm.bench import markdown, run_peer
+    from audiolm.factory import random_audiolm, tiny_bundle_config
+
+    model = random_audiolm(tiny_bundle_config(), "tiny")
+    fake = tmp_path / "python"
+    stage = {"dim": 64, "depth": 2, "heads": 2, "tokens": 200, "params_m": 0.5, "wall_s": 2.0,
+             "tokens_per_s": 100.0, "ms_per_token": 10.0}
+    printed = {"package": "audiolm-pytorch 0.0", "torch": "x", "threads": 2, "batch": 1, "device": "cpu",
+               "peak_memory_mb": 1.0, "stages": {"coarse": stage}}
+    fake.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/argv\necho '{json.dumps(printed)}'\n")
+    fake.chmod(0o755)
+    peer = run_peer(str(fake), model, seconds=2.0)
+    assert peer == printed
+    argv = (tmp_path / "argv").read_text()
+    assert "peer_lucidrains.py" in argv and "--frames 100" in argv and "--semantic-tokens 50" in argv
+    report = {"device": "cpu", "threads": 2, "batch": 1, "seconds": 2.0, "repeats": 1, "load_seconds": None,
+              "stages": {"coarse": {"size": "d64×2", "tokens": 200, "wall_s": 1.0, "tokens_per_s": 200.0,
+                                    "ms_per_token": 5.0, "rtf": 0.5}},
+              "modes": {}, "peak_memory_mb": 1.0, "peak_memory_kind": "process RSS", "peer": peer}
+    assert "| coarse | d64×2 | 200 | 5.00 | 0.500 | d64×2, 0.5 M | 100 | 10.00 | 1.000 | 0.50 |" in markdown(report)
+    fake.write_text("#!/bin/sh\necho 'cannot import audiolm_pytorch' >&2\nexit 2\n")
+    assert run_peer(str(fake), model, seconds=2.0) == {
+        "skipped": "peer_lucidrains.py exited with 2: cannot import audiolm_pytorch"}
+
+
+def test_peer_stubs_raise_when_called():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "audiolm" / "peer_lucidrains.py"
+    spec = importlib.util.spec_from_file_location("peer", path)
+    peer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peer)  # defines functions only: no stubs installed on import
+    saved = {name: sys.modules.get(name) for name in ("torchaudio", "fairseq", "wandb")}
+    try:
+        for name in saved:
+            sys.modules.pop(name, None)
+        peer.install_stubs()
+        import torchaudio
+        with pytest.raises(RuntimeError, match="benchmark stub"):
+            torchaudio.transforms.MelSpectrogram(sample_rate=16000)
+    finally:
+        for name, module in saved.items():
+            sys.modules.pop(name, None)
+            sys.modules.pop(f"{name}.functional", None)
+            sys.modules.pop(f"{name}.transforms", None)
+            sys.modules.pop(f"{name}.checkpoint_utils", None)
+            if module is not None:
+                sys.modules[name] = module
 
 
 def test_default_bundle_generates_from_the_repo_root(tmp_path):

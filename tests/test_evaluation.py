@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from audiolm.bench import synthetic_voice
-from audiolm.evaluation.metrics import chance_agreement, mel_distance, pesq_wb, phone_purity, pnmi, stoi
+from audiolm.evaluation.metrics import (MEL_RESOLUTIONS, chance_agreement, degeneracy, distinct_ngrams, mel_distance,
+                                       pairwise_ngram_overlap, pesq_wb, phone_purity, pnmi, stoi)
 from audiolm.evaluation.speaker import SpeakerClassifier
 from test_training import needs_espeak
 
@@ -48,6 +49,33 @@ def test_speaker_classifier_tells_voices_apart():
                         [k for k in range(3) for _ in range(2)]) == 1.0
 
 
+def test_distinct_ngrams_and_overlap():
+    assert distinct_ngrams([[1, 2, 3, 4]], 1) == 1.0
+    assert distinct_ngrams([[1, 1, 1, 1]], 1) == 0.25
+    assert distinct_ngrams([[1, 2, 3], [1, 2, 3]], 2) == 0.5  # two seeds, same output
+    assert pairwise_ngram_overlap([[1, 2, 3, 4], [1, 2, 3, 4]], 3) == 1.0
+    assert pairwise_ngram_overlap([[1, 2, 3, 4], [5, 6, 7, 8]], 3) == 0.0
+
+
+def test_degeneracy_flags_silence_loops_and_nan():
+    rng = np.random.default_rng(0)
+    speech_like, varied = synthetic_voice(2.0, 16000), rng.integers(0, 100, 50)
+    assert degeneracy(speech_like, varied) is None
+    assert degeneracy(speech_like * 1e-4, varied) == "silent"
+    assert degeneracy(speech_like, np.tile([3, 7], 25)) == "loop"
+    assert degeneracy(speech_like, np.r_[np.zeros(30, int), varied[:20]]) == "loop"  # one id fills 60 %
+    bad = speech_like.copy()
+    bad[5] = np.nan
+    assert degeneracy(bad, varied) == "non-finite"
+
+
+def test_mel_distance_is_multi_resolution():
+    x = synthetic_voice(1.0, 16000)
+    assert mel_distance(x, x) == 0.0
+    single = [mel_distance(x, 0.5 * x, resolutions=[r]) for r in MEL_RESOLUTIONS]
+    assert mel_distance(x, 0.5 * x) == pytest.approx(np.mean(single))
+
+
 @needs_espeak
 def test_eval_command_writes_every_figure(tiny_recipe_run, tmp_path):
     work, data, bundle, _ = tiny_recipe_run
@@ -64,6 +92,13 @@ def test_eval_command_writes_every_figure(tiny_recipe_run, tmp_path):
     assert results["continuation"]["prompts"] == 2  # 1 prompt x 2 held-out speakers
     assert results["acoustic_generation"]["inputs"] == 2
     assert results["speed"]["continuation_marginal_rtf"] > 0
+    u = results["unconditional"]
+    assert u["samples"] == 8 and u["semantic_frames"] == 100  # 4 s at 25 Hz
+    for figures in (u["generated"], u["heldout_speech"]):
+        assert all(0 <= v <= 1 for v in figures.values())
+    assert u["heldout_speech_degenerate_rate"] == 0  # real speech never counts as degenerate
+    assert u["degenerate_rate"] == sum(u["degenerate_reasons"].values()) / 8
+    assert results["context"]["threads"] == 1 and results["context"]["date"]
     assert "| continuation, 3 s prompts | speaker-ID = prompt speaker |" in proc.stdout
     # the model card of a re-exported bundle carries the table
     (work / "metrics.json").write_text(json.dumps(results))

@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from ..data.speech_corpus import SpeechCorpus
     from ..pipeline import AudioLM
+    from ..provenance import measurement_context
     from .report import markdown
     from .speech import SpeechEvalConfig, evaluate_speech
 
@@ -30,6 +31,7 @@ def main(argv=None) -> int:
     model = AudioLM.from_pretrained(args.bundle)
     results = evaluate_speech(model, SpeechCorpus(args.data), SpeechEvalConfig(prompts=args.prompts, seed=args.seed))
     results["bundle"] = str(args.bundle)
+    results["context"] = measurement_context(str(model.device))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2))

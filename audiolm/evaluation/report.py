@@ -37,6 +37,18 @@ def markdown(results: dict) -> str:
                  _pct(a["speaker_id_input_speaker_no_prompt"]), "3.2 % (paper)"))
     rows.append(("acoustic generation, voice prompt", "speaker-ID = prompt speaker",
                  _pct(a["speaker_id_prompt_speaker_with_prompt"]), "—"))
+    u = results.get("unconditional")
+    if u:
+        g, r = u["generated"], u["heldout_speech"]
+        rows.append((f"unconditional, {u['samples']} seeds × {u['seconds']:g} s",
+                     "distinct semantic 1/2/3-grams across seeds; pairwise 3-gram overlap",
+                     f"{g['distinct_1']:.2f} / {g['distinct_2']:.2f} / {g['distinct_3']:.2f}; "
+                     f"{g['pairwise_3gram_overlap']:.3f} (held-out speech: {r['distinct_1']:.2f} / "
+                     f"{r['distinct_2']:.2f} / {r['distinct_3']:.2f}; {r['pairwise_3gram_overlap']:.3f})", "—"))
+        reasons = ", ".join(f"{k} {v}" for k, v in u["degenerate_reasons"].items() if v) or "none"
+        rows.append(("unconditional", "silent or degenerate outputs (−50 dBFS; token loops)",
+                     f"{_pct(u['degenerate_rate'])} ({reasons}; held-out speech "
+                     f"{_pct(u['heldout_speech_degenerate_rate'])})", "—"))
     sp = results["speed"]
     rows.append((f"continuation speed ({sp['threads']} CPU threads)", "marginal RTF ((t10 s − t2 s) / 8)",
                  f"{sp['continuation_marginal_rtf']:.3f}", "bar ≤ 0.5"))

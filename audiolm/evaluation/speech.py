@@ -14,7 +14,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..pipeline import AudioLM
-from .metrics import chance_agreement, mel_distance, pesq_wb, phone_purity, pnmi, stoi
+from .metrics import (chance_agreement, degeneracy, distinct_ngrams, mel_distance, pairwise_ngram_overlap,
+                      pesq_wb, phone_purity, pnmi, stoi)
 from .speaker import SpeakerClassifier
 
 
@@ -27,6 +28,8 @@ class SpeechEvalConfig:
     acoustic_inputs: int = 2  # per held-out speaker
     acoustic_max_seconds: float = 6.0
     rtf_prompt_seconds: float = 3.0
+    unconditional_samples: int = 8  # seeds
+    unconditional_seconds: float = 4.0
     classifier_on_resynthesis: bool = True  # train the speaker classifier on codec round trips
     seed: int = 0
 
@@ -165,8 +168,36 @@ def evaluate_speech(model: AudioLM, corpus, config: SpeechEvalConfig = SpeechEva
         "speaker_id_input_speaker_no_prompt": float(np.mean(same_voice)),
         "speaker_id_prompt_speaker_with_prompt": float(np.mean(prompt_voice)), "inputs": len(jobs)}
 
+    results["unconditional"] = unconditional_metrics(model, [audio(test[s][-1]) for s in speakers], config)
     results["speed"] = continuation_rtf(model, real[0][0][:int(config.rtf_prompt_seconds * sr)])
     return results
+
+
+def unconditional_metrics(model: AudioLM, reference_audio: list[np.ndarray], config: SpeechEvalConfig) -> dict:
+    """Diversity across seeds (distinct semantic n-grams, pairwise overlap) and degenerate outputs.
+
+    The same figures of ``reference_audio`` (held-out real speech cut to the same length, one utterance
+    per speaker) say what natural variety looks like; the degeneracy check must pass on it.
+    """
+    ids, reasons = [], []
+    for i in tqdm(range(config.unconditional_samples), desc="unconditional", leave=False):
+        out = model.unconditional(config.unconditional_seconds, seed=config.seed + i)
+        ids.append(out.semantic_ids[0].cpu().numpy())
+        reasons.append(degeneracy(out.audio[0], ids[-1]))
+    frames, samples = len(ids[0]), int(config.unconditional_seconds * model.config.sample_rate)
+    reference_audio = [wav[:samples] for wav in reference_audio]
+    reference = [semantic_ids(model.semantic_tokenizer, model._aligned(wav)) for wav in reference_audio]
+
+    def diversity(seqs):
+        return {f"distinct_{n}": distinct_ngrams(seqs, n) for n in (1, 2, 3)} | {
+            "pairwise_3gram_overlap": pairwise_ngram_overlap(seqs, 3)}
+    return {"samples": len(ids), "seconds": config.unconditional_seconds, "semantic_frames": frames,
+            "generated": diversity(ids), "heldout_speech": diversity(reference),
+            "heldout_speech_sequences": len(reference),
+            "degenerate_rate": float(np.mean([r is not None for r in reasons])),
+            "degenerate_reasons": {k: reasons.count(k) for k in ("non-finite", "silent", "loop")},
+            "heldout_speech_degenerate_rate": float(np.mean([degeneracy(wav, r) is not None
+                                                             for wav, r in zip(reference_audio, reference)]))}
 
 
 def continuation_rtf(model: AudioLM, prompt: np.ndarray, short: float = 2.0, long: float = 10.0,
