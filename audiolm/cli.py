@@ -1,4 +1,4 @@
-"""Command line: ``python -m audiolm {generate,resynthesize,tokenize,bench,random-bundle,train,eval}``.
+"""Command line: ``python -m audiolm {generate,resynthesize,tokenize,bench,results,random-bundle,train,eval}``.
 
 ``train`` and ``eval`` have their own options: ``python -m audiolm train --help``.
 """
@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="python with lucidrains' audiolm-pytorch to time its stages alongside: auto "
                         "($AUDIOLM_PEER_PYTHON, or this python if it has the package), off, or a path")
     b.add_argument("--json", default=None, help="also write the figures here")
+
+    r = sub.add_parser("results", help="regenerate the README's Results section from eval / bench JSON")
+    r.add_argument("--eval", nargs="*", default=["benchmarks/results/speech-eval.json"], help="eval JSON files")
+    r.add_argument("--bench", nargs="*", default=["benchmarks/results/bench-cpu.json"], help="bench JSON files")
+    r.add_argument("--readme", default="README.md")
+    r.add_argument("--check", action="store_true", help="exit 1 if the README is not up to date; change nothing")
 
     n = sub.add_parser("random-bundle", help="write a randomly initialised bundle (until trained weights exist)")
     n.add_argument("--out", required=True)
@@ -217,8 +223,33 @@ def cmd_random_bundle(args):
     print(f"wrote random {args.size} bundle to {args.out}")
 
 
+def cmd_results(args):
+    from .errors import AudioLMError
+    from .results import render, update_readme
+
+    for path in [*args.eval, *args.bench]:
+        if not Path(path).is_file():
+            raise AudioLMError(f"{path} not found: run `python -m audiolm eval --out {path}` / "
+                               f"`python -m audiolm bench --json {path}` first")
+    section = render([Path(p) for p in args.eval], [Path(p) for p in args.bench])
+    readme = Path(args.readme)
+    if args.check:
+        from .results import BEGIN, END
+        text = readme.read_text()
+        current = text[text.index(BEGIN):text.index(END) + len(END)] if BEGIN in text and END in text else ""
+        if current != section:
+            raise AudioLMError(f"{readme}'s results are out of date: run `python -m audiolm results`")
+        print(f"{readme}: results up to date")
+        return
+    try:
+        changed = update_readme(readme, section)
+    except ValueError as exc:
+        raise AudioLMError(str(exc)) from exc
+    print(f"{readme}: results {'updated' if changed else 'already up to date'}")
+
+
 COMMANDS = {"generate": cmd_generate, "resynthesize": cmd_resynthesize, "tokenize": cmd_tokenize,
-            "bench": cmd_bench, "random-bundle": cmd_random_bundle}
+            "bench": cmd_bench, "random-bundle": cmd_random_bundle, "results": cmd_results}
 
 
 def main(argv=None) -> int:

@@ -10,6 +10,7 @@ from audiolm.bench import synthetic_voice
 from audiolm.evaluation.metrics import (MEL_RESOLUTIONS, chance_agreement, degeneracy, distinct_ngrams, mel_distance,
                                        pairwise_ngram_overlap, pesq_wb, phone_purity, pnmi, stoi)
 from audiolm.evaluation.speaker import SpeakerClassifier
+from audiolm.results import BEGIN, END
 from test_training import needs_espeak
 
 
@@ -100,6 +101,13 @@ def test_eval_command_writes_every_figure(tiny_recipe_run, tmp_path):
     assert u["degenerate_rate"] == sum(u["degenerate_reasons"].values()) / 8
     assert results["context"]["threads"] == 1 and results["context"]["date"]
     assert "| continuation, 3 s prompts | speaker-ID = prompt speaker |" in proc.stdout
+    # the README's results section renders it, with where and when it was measured
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{BEGIN}\n{END}\n")
+    subprocess.run([sys.executable, "-m", "audiolm", "results", "--eval", str(out), "--bench", "--readme", str(readme)],
+                   check=True, capture_output=True, timeout=120)
+    section = readme.read_text()
+    assert results["context"]["date"] in section and "| continuation, 3 s prompts |" in section
     # the model card of a re-exported bundle carries the table
     (work / "metrics.json").write_text(json.dumps(results))
     card_dir = tmp_path / "carded"
