@@ -22,8 +22,9 @@ def _context_line(context: dict) -> str:
 def eval_section(results: dict, source: str) -> str:
     from .evaluation.report import markdown
 
+    held_out = "held-out pieces" if results.get("kind") == "piano" else "held-out speakers and sentences"
     return "\n".join([
-        f"### `{results['bundle']}`: held-out speakers and sentences", "",
+        f"### `{results['bundle']}`: {held_out}", "",
         _context_line(results["context"]), f"Reproduce: `python -m audiolm eval --bundle {results['bundle']} "
         f"--out {source}`.", "", markdown(results), ""])
 

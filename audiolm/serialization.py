@@ -13,6 +13,42 @@ from .errors import BundleError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+INT8_SCALE = ".int8_scale"  # suffix of the per-row scales of an int8-stored tensor
+INT8_MIN_NUMEL = 1024  # smaller tensors (norms, biases) stay float16
+
+
+def encode_state(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """Tensors as stored: cast to ``dtype``, or for ``torch.int8`` symmetric per-row int8 with a
+    float16 scale per row (``name + INT8_SCALE``) for matrices and convolution kernels, float16
+    for the rest. int8 halves a float16 file; ``decode_state`` undoes it on load."""
+    out = {}
+    for name, tensor in state.items():
+        tensor = tensor.detach().cpu()
+        if dtype is torch.int8 and tensor.is_floating_point() and tensor.dim() >= 2 \
+                and tensor.numel() >= INT8_MIN_NUMEL:
+            rows = tensor.float().reshape(tensor.shape[0], -1)
+            scale = (rows.abs().amax(1) / 127).clamp(min=1e-8).half()
+            out[name] = (rows / scale.float()[:, None]).round().clamp(-127, 127).to(torch.int8).reshape(tensor.shape)
+            out[name + INT8_SCALE] = scale
+        elif dtype is not None and tensor.is_floating_point():
+            out[name] = tensor.to(torch.float16 if dtype is torch.int8 else dtype)
+        else:
+            out[name] = tensor
+    return {k: v.contiguous() for k, v in out.items()}
+
+
+def decode_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Stored tensors back to floating point (int8 ones times their row scales)."""
+    out = {}
+    for name, tensor in state.items():
+        if name.endswith(INT8_SCALE):
+            continue
+        scale = state.get(name + INT8_SCALE)
+        if scale is not None:
+            shape = (-1,) + (1,) * (tensor.dim() - 1)
+            tensor = tensor.float() * scale.float().reshape(shape)
+        out[name] = tensor
+    return out
 
 
 def config_to_dict(config) -> dict:
@@ -46,13 +82,8 @@ def save_module(module: torch.nn.Module, config, folder: str | Path, type_name: 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / CONFIG_NAME).write_text(json.dumps({"type": type_name, **config_to_dict(config)}, indent=2))
-    state = {}
-    for name, tensor in module.state_dict().items():
-        tensor = tensor.detach().cpu()
-        if dtype is not None and tensor.is_floating_point():
-            tensor = tensor.to(dtype)
-        state[name] = tensor.contiguous()
-    save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt", "type": type_name})
+    save_file(encode_state(module.state_dict(), dtype), str(folder / WEIGHTS_NAME),
+              metadata={"format": "pt", "type": type_name})
     return folder
 
 
@@ -68,7 +99,7 @@ def load_weights(module: torch.nn.Module, folder: str | Path) -> torch.nn.Module
     path = Path(folder) / WEIGHTS_NAME
     if not path.is_file():
         raise BundleError(f"Missing weights {path}.")
-    state = load_file(str(path))
+    state = decode_state(load_file(str(path)))
     own = module.state_dict()
     state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
     missing, unexpected = module.load_state_dict(state, strict=False)

@@ -86,6 +86,27 @@ def test_fp16_bundle_loads_into_fp32(tmp_path, tiny_model):
     assert back.unconditional(0.5).audio.shape == (1, 8000)
 
 
+def test_int8_bundle_is_smaller_and_close(tmp_path, tiny_model):
+    from safetensors.torch import load_file
+
+    tiny_model.save_pretrained(tmp_path / "h", dtype=torch.float16)
+    tiny_model.save_pretrained(tmp_path / "q", dtype=torch.int8)
+    size = lambda f: sum(p.stat().st_size for p in f.glob("*/model.safetensors"))  # noqa: E731
+    assert size(tmp_path / "q") < 0.75 * size(tmp_path / "h")
+    stored = load_file(tmp_path / "q" / "coarse" / "model.safetensors")
+    assert stored["lm.embed.weight"].dtype == torch.int8 and "lm.embed.weight.int8_scale" in stored
+    back = AudioLM.from_pretrained(tmp_path / "q")
+    for name, module in (("coarse", tiny_model.coarse_stage), ("codec", tiny_model.codec)):
+        loaded = dict(getattr(back, "codec" if name == "codec" else "coarse_stage").state_dict())
+        for key, value in module.state_dict().items():
+            if value.is_floating_point() and value.dim() >= 2 and value.numel() >= 1024:
+                row_max = value.reshape(value.shape[0], -1).abs().amax(1).reshape((-1,) + (1,) * (value.dim() - 1))
+                assert ((loaded[key] - value).abs() <= row_max / 254 * 1.01 + 1e-3 * row_max).all(), key
+    # the tokenizer is never int8: its features pick the tokens
+    assert load_file(tmp_path / "q" / "semantic_tokenizer" / "model.safetensors")["centroids"].dtype == torch.float32
+    assert back.unconditional(0.5, seed=1).audio.shape == (1, 8000)
+
+
 def test_mismatched_stages_are_refused(tiny_model):
     other = random_audiolm(tiny_bundle_config(codebook_size=32), "tiny")
     with pytest.raises(BundleError, match="coarse stage target_codebook is 32"):

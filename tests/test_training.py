@@ -123,8 +123,8 @@ def test_tiny_recipe_end_to_end_and_resume(tiny_recipe_run):
     assert result.audio.shape == (1, 16000)
 
     # the token cache: every utterance, 2 acoustic frames per semantic frame
-    from audiolm.training.recipe import SpeechPipelineRun
-    cache = SpeechPipelineRun(work, data).tokens("train")
+    from audiolm.training.recipe import PipelineRun
+    cache = PipelineRun(work, data).tokens("train")
     assert all(a.shape == (4, 2 * len(s)) for s, a in zip(cache.semantic, cache.acoustic))
     streams, acoustic = cache.streams()
     assert len(streams) == 4 and streams[0].shape[1] * 2 == acoustic[0].shape[1]

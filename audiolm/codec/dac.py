@@ -39,6 +39,8 @@ class DacCodec(Codec):
         return F.pad(wav, (0, max(0, samples - wav.shape[-1])))[:, :samples]
 
     def save_pretrained(self, folder: str | Path, dtype: torch.dtype | None = None) -> None:
+        if dtype is torch.int8:  # transformers' checkpoints hold floats only
+            dtype = torch.float16
         model = self.model if dtype is None else self.model.to(dtype)
         model.save_pretrained(str(folder))
         if dtype is not None:

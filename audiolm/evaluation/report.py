@@ -7,6 +7,9 @@ def _pct(x: float) -> str:
 
 
 def markdown(results: dict) -> str:
+    if results.get("kind") == "piano":
+        from .music import markdown as music_markdown
+        return music_markdown(results)
     rows = [("what", "metric", "ours", "paper / bar")]
     for key, codec in results["codec"].items():
         if key == "griffin_lim_ceiling":

@@ -94,6 +94,8 @@ class SemanticTokenizer(nn.Module):
         (folder / CONFIG_NAME).write_text(json.dumps({"type": "semantic_tokenizer", **config_to_dict(self.config)},
                                                      indent=2))
         state = {"centroids": self.centroids}  # centroids stay fp32: tokens depend on exact distances
+        if dtype is torch.int8:  # the encoder is small and its features pick the tokens: float16 at least
+            dtype = torch.float16
         if isinstance(self.encoder, BuiltinSpeechEncoder):
             state.update({f"encoder.{k}": v.to(dtype) if dtype and v.is_floating_point() else v
                           for k, v in self.encoder.state_dict().items()})

@@ -1,4 +1,4 @@
-"""``python -m audiolm train STEP``: one step of the speech recipe, or ``all`` of them.
+"""``python -m audiolm train STEP``: one step of the speech (or ``--recipe piano``) recipe, or ``all`` of them.
 
 Steps: corpus, codec, semantic-encoder, kmeans, tokenize, semantic, coarse, fine, bundle, all
 (the steps before it in order), and examples (held-out prompts for the Space).
@@ -11,7 +11,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from .recipe import EXTRA_STEPS, STEPS, SpeechPipelineRun, SpeechRecipe, tiny_recipe
+from .recipe import EXTRA_STEPS, RECIPES, STEPS, PipelineRun, SpeechRecipe, tiny_recipe
 
 TRAINED = {"codec": "codec_train", "semantic-encoder": "encoder_train", "semantic": "semantic_train",
            "coarse": "coarse_train", "fine": "fine_train"}
@@ -21,10 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m audiolm train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("step", choices=[*STEPS, "all", *EXTRA_STEPS])
-    p.add_argument("--work", default="runs/speech", help="checkpoints, token cache, recipe.json")
-    p.add_argument("--data", default="data/speech", help="the synthesized corpus")
-    p.add_argument("--out", default=None, help="bundle folder (bundle / all; default checkpoints/speech), "
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="speech",
+                   help="which recipe a new work folder starts (an existing one keeps its recipe.json)")
+    p.add_argument("--work", default=None, help="checkpoints, token cache, recipe.json (default runs/RECIPE)")
+    p.add_argument("--data", default=None, help="the synthesized corpus (default data/RECIPE)")
+    p.add_argument("--out", default=None, help="bundle folder (bundle / all; default checkpoints/RECIPE), "
                    "or the examples folder (examples; default examples)")
+    p.add_argument("--tokenizer-from", default=None, metavar="BUNDLE",
+                   help="reuse this bundle's semantic tokenizer instead of training one (new work folder only)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--steps", type=int, default=None, help="training steps of this component")
     p.add_argument("--hours", type=float, default=None, help="hours of training speech (corpus step)")
@@ -34,12 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    work = Path(args.work)
-    recipe = None
+    work = Path(args.work or f"runs/{args.recipe}")
     if not (work / "recipe.json").is_file():
-        recipe = tiny_recipe() if args.tiny else SpeechRecipe()
+        recipe = tiny_recipe(args.recipe) if args.tiny else RECIPES[args.recipe]()
+        if args.tokenizer_from:
+            recipe = replace(recipe, semantic_tokenizer_from=args.tokenizer_from)
     else:
         recipe = SpeechRecipe.load(work / "recipe.json")
+        if args.tokenizer_from and args.tokenizer_from != recipe.semantic_tokenizer_from:
+            raise SystemExit(f"{work} was started with another tokenizer setting; use a new --work folder")
     if args.steps is not None:
         if args.step not in TRAINED:
             raise SystemExit(f"--steps applies to {', '.join(TRAINED)}")
@@ -49,8 +56,8 @@ def main(argv=None) -> int:
         recipe = replace(recipe, corpus=replace(recipe.corpus, hours=args.hours))
     if (work / "recipe.json").is_file():
         recipe.save(work / "recipe.json")  # an explicit override is kept for the next resume
-    run = SpeechPipelineRun(work, args.data, recipe, device=args.device)
-    out = args.out or ("examples" if args.step == "examples" else "checkpoints/speech")
+    run = PipelineRun(work, args.data or f"data/{recipe.kind}", recipe, device=args.device)
+    out = args.out or ("examples" if args.step == "examples" else f"checkpoints/{recipe.kind}")
     for step in (STEPS if args.step == "all" else [args.step]):
         print(f"== {step}", flush=True)
         run.run(step, out=out)

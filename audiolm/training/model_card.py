@@ -7,13 +7,8 @@ import platform
 import torch
 
 
-def speech_model_card(recipe, model, times: dict[str, float], metrics: dict | None) -> str:
-    from ..evaluation.report import markdown
-
-    c, b = recipe.corpus, recipe.bundle
-    total_minutes = sum(times.values()) / 60
-    lines = [
-        "---", "license: mit", "library_name: audiolm", "tags: [audio, audiolm, speech, text-free]", "---", "",
+def _speech_data(c) -> list[str]:
+    return [
         "# AudioLM, speech (synthetic espeak-ng voices)", "",
         "An AudioLM bundle (semantic, coarse and fine stages, the codec and the semantic tokenizer) trained",
         "from scratch with this repository's recipe on a corpus synthesized with espeak-ng. It learns speech",
@@ -26,13 +21,45 @@ def speech_model_card(recipe, model, times: dict[str, float], metrics: dict | No
         f"{c.heldout_utterances} utterances each, on",
         "  sentences the training split never contains (a split by sentence content);",
         "- espeak-ng's phoneme events are stored beside each utterance (used only to measure tokens).",
-        f"- Rebuild: `python -m audiolm train corpus` (seed {c.seed}).", "",
+        f"- Rebuild: `python -m audiolm train corpus` (seed {c.seed}).", ""]
+
+
+def _piano_data(c) -> list[str]:
+    return [
+        "# AudioLM, piano (generated pieces rendered with a General MIDI soundfont)", "",
+        "An AudioLM bundle trained from scratch with this repository's recipe on piano music it generated",
+        "and rendered itself: melodies over chord progressions in every key, major and minor, 70-160 BPM,",
+        "4/4, 3/4 and 6/8, five accompaniment styles, varied registers and dynamics, General MIDI piano",
+        "programs (acoustic and electric), rendered by fluidsynth with the FluidR3 GM soundfont. It learns",
+        "music from audio alone: the MIDI is used only to measure.", "",
+        "## Data", "",
+        f"- {c.hours:g} hours of training pieces ({c.min_seconds:g}-{c.max_seconds:g} s each, "
+        "`audiolm/data/pieces.py`), 16 kHz mono;",
+        f"- held out: {c.heldout_pieces} pieces from seeds the training split never draws;",
+        f"- Rebuild: `python -m audiolm train corpus --recipe piano` (seed {c.seed}; needs `apt-get install "
+        "fluidsynth fluid-soundfont-gm`).", ""]
+
+
+def model_card(recipe, model, times: dict[str, float], metrics: dict | None) -> str:
+    from ..evaluation.report import markdown
+
+    c, b = recipe.corpus, recipe.bundle
+    total_minutes = sum(times.values()) / 60
+    lines = ["---", "license: mit", "library_name: audiolm",
+             f"tags: [audio, audiolm, {recipe.kind}{', text-free' if recipe.kind == 'speech' else ', music'}]",
+             "---", ""]
+    lines += _piano_data(c) if recipe.kind == "piano" else _speech_data(c)
+    flag = "" if recipe.kind == "speech" else f" --recipe {recipe.kind}"
+    tokenizer = (f"reused from `{recipe.semantic_tokenizer_from}`" if recipe.semantic_tokenizer_from else
+                 f"built-in encoder trained on this corpus ({recipe.encoder_targets} targets), block "
+                 f"{recipe.semantic_layer}, k-means {b.semantic_vocab}")
+    lines += [
         "## Recipe", "",
-        "```", "python -m audiolm train all      # corpus, codec, semantic-encoder, kmeans, tokenize,",
+        "```", f"python -m audiolm train all{flag}   # corpus, codec, semantic-encoder, kmeans, tokenize,",
         "                                  # semantic, coarse, fine, bundle (each resumable)", "```", "",
         f"Geometry: {b.sample_rate} Hz; semantic tokens {b.semantic_rate:g} Hz × {b.semantic_vocab}; codec "
         f"{b.acoustic_rate:g} Hz, Q={b.num_quantizers} levels × {b.codebook_size}, Q'={b.num_coarse} coarse; "
-        f"fine stage layout: {b.fine_layout}.", "",
+        f"fine stage layout: {b.fine_layout}. Semantic tokenizer: {tokenizer}.", "",
         "| component | parameters | recipe | training time |", "|---|---|---|---|",
     ]
     parts = [("codec", model.codec, recipe.codec_train, "codec"),
@@ -43,21 +70,35 @@ def speech_model_card(recipe, model, times: dict[str, float], metrics: dict | No
              ("fine stage", model.fine_stage, recipe.fine_train, "fine")]
     for name, module, train, key in parts:
         params = sum(p.numel() for p in module.parameters()) / 1e6
+        if key == "semantic-encoder" and recipe.semantic_tokenizer_from:
+            lines.append(f"| {name} | {params:.2f} M | reused | — |")
+            continue
         minutes = times.get(key, 0) / 60
         lines.append(f"| {name} | {params:.2f} M | {train.steps} steps × batch {train.batch_size}, lr {train.lr:g} "
                      f"| {minutes:.1f} min |")
     lines += ["", f"Total training time: {total_minutes:.0f} min on {platform.machine()} with "
               f"{os.cpu_count()} CPU cores (torch {torch.__version__}); the k-means and tokenize steps took "
               f"{(times.get('kmeans', 0) + times.get('tokenize', 0)) / 60:.1f} min. "
-              "Weights are stored in float16. The full configuration is in each component's `config.json`.", ""]
-    lines += ["## Metrics (held-out speakers and sentences)", ""]
+              f"Weights are stored in {_storage(recipe.weights_dtype)}. The full configuration is in each "
+              "component's `config.json`.", ""]
+    held_out = "held-out pieces" if recipe.kind == "piano" else "held-out speakers and sentences"
+    command = f"python -m audiolm eval --bundle checkpoints/{recipe.kind} --data data/{recipe.kind}"
+    lines += [f"## Metrics ({held_out})", ""]
     if metrics:
-        lines += [markdown(metrics), "", "Reproduce: `python -m audiolm eval --bundle checkpoints/speech "
-                  "--data data/speech`.", ""]
+        lines += [markdown(metrics), "", f"Reproduce: `{command}`.", ""]
     else:
-        lines += ["Not measured yet: `python -m audiolm eval --bundle checkpoints/speech --data data/speech`.", ""]
-    lines += ["## License", "",
-              "MIT, like the code. The training audio was synthesized with espeak-ng (GPL-3.0); the",
-              "synthesized speech and these weights contain none of espeak-ng's code.", ""]
+        lines += [f"Not measured yet: `{command}`.", ""]
+    lines += ["## License", ""]
+    if recipe.kind == "piano":
+        lines += ["MIT, like the code. The training audio was rendered with the FluidR3 GM soundfont (MIT) by",
+                  "fluidsynth (LGPL-2.1); these weights contain neither.", ""]
+    else:
+        lines += ["MIT, like the code. The training audio was synthesized with espeak-ng (GPL-3.0); the",
+                  "synthesized speech and these weights contain none of espeak-ng's code.", ""]
     return "\n".join(lines)
+
+
+def _storage(dtype: str) -> str:
+    return ("int8 with a float16 scale per row (matrices and kernels; the rest and the semantic tokenizer in "
+            "float16)" if dtype == "int8" else dtype)
 

@@ -1,6 +1,7 @@
-"""The speech recipe: corpus -> codec -> semantic encoder -> k-means -> token cache -> the three
-stages -> a bundle. Each step reads what the previous ones wrote under ``work`` and resumes
-from its own last checkpoint; ``recipe.json`` in ``work`` pins the configuration of a run."""
+"""The recipe: corpus -> codec -> semantic encoder -> k-means -> token cache -> the three
+stages -> a bundle, for speech (``SpeechRecipe``) or piano (``PianoRecipe``). Each step reads
+what the previous ones wrote under ``work`` and resumes from its own last checkpoint;
+``recipe.json`` in ``work`` pins the configuration of a run (and which recipe it is)."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ import torch
 
 from ..bundle import BundleConfig
 from ..codec import NeuralCodec, NeuralCodecConfig, RVQConfig
+from ..data.piano_corpus import PianoCorpus, PianoCorpusConfig, build_piano_corpus
 from ..data.speech_corpus import SpeechCorpus, SpeechCorpusConfig, build_speech_corpus
 from ..semantic import BuiltinEncoderConfig, SemanticTokenizer, SemanticTokenizerConfig
 from ..serialization import config_from_dict
@@ -34,6 +36,7 @@ class StageSize:
 
 @dataclass
 class SpeechRecipe:
+    kind: str = "speech"
     corpus: SpeechCorpusConfig = field(default_factory=SpeechCorpusConfig)
     bundle: BundleConfig = field(default_factory=BundleConfig)
     codec: NeuralCodecConfig = field(default_factory=lambda: NeuralCodecConfig(
@@ -48,6 +51,9 @@ class SpeechRecipe:
     # falling to 0.34 at block 4 and 0.31 at block 6; speaker-ID from token histograms 95-100 %
     # at every block. The deeper blocks of a short HuBERT-iteration-1 run add no phone content.
     semantic_layer: int = 1
+    encoder_targets: str = "mfcc"  # features clustered into the encoder's training targets
+    # a bundle folder whose semantic tokenizer is reused as is (skips semantic-encoder and kmeans)
+    semantic_tokenizer_from: str = ""
     kmeans_utterances: int = 600
     semantic_size: StageSize = field(default_factory=lambda: StageSize(192, 4, 4, 250))
     coarse_size: StageSize = field(default_factory=lambda: StageSize(256, 4, 4, 150))
@@ -55,25 +61,61 @@ class SpeechRecipe:
     semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=16, lr=1e-3))
     coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1800, batch_size=8, lr=1e-3))
     fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=16, lr=1e-3))
+    weights_dtype: str = "float16"  # of the bundle: float16 or int8 (per-row scales, half the size)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, path: Path) -> "SpeechRecipe":
-        return config_from_dict(cls, json.loads(path.read_text()))
+        data = json.loads(path.read_text())
+        return config_from_dict(RECIPES[data.get("kind", "speech")], data)
 
 
-def tiny_recipe() -> SpeechRecipe:
-    """Minutes-of-audio, few-step version of the recipe, for tests and smoke runs."""
+@dataclass
+class PianoRecipe(SpeechRecipe):
+    """The same steps on the rendered piano corpus, with smaller models (the repo's size budget):
+    int8 weights, a music encoder (longer analysis window, chroma in its targets)."""
+    kind: str = "piano"
+    corpus: PianoCorpusConfig = field(default_factory=PianoCorpusConfig)
+    bundle: BundleConfig = field(default_factory=lambda: BundleConfig(domain="piano"))
+    codec: NeuralCodecConfig = field(default_factory=lambda: NeuralCodecConfig(
+        dim=128, encoder_input_kernel=1, synthesis="griffin_lim", encoder_input="log_magnitude",
+        rvq=RVQConfig(dim=32)))
+    codec_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3000, batch_size=16, lr=1e-3,
+                                                                         warmup=200))
+    encoder: BuiltinEncoderConfig = field(default_factory=lambda: BuiltinEncoderConfig(
+        n_fft=1024, transformer=TransformerConfig(d_model=128, n_layers=4, n_heads=4, causal=False,
+                                                  max_seq_len=1024)))
+    encoder_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=16, lr=5e-4,
+                                                                           warmup=200))
+    encoder_targets: str = "mfcc+chroma"
+    semantic_layer: int = 2
+    kmeans_utterances: int = 200
+    semantic_size: StageSize = field(default_factory=lambda: StageSize(128, 4, 4, 250))
+    coarse_size: StageSize = field(default_factory=lambda: StageSize(160, 4, 4, 150))
+    fine_size: StageSize = field(default_factory=lambda: StageSize(96, 3, 4, 150))
+    semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=16, lr=1e-3))
+    coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=8, lr=1e-3))
+    fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=16, lr=1e-3))
+    weights_dtype: str = "int8"
+
+
+RECIPES = {"speech": SpeechRecipe, "piano": PianoRecipe}
+
+
+def tiny_recipe(kind: str = "speech") -> SpeechRecipe:
+    """Minutes-of-audio, few-step version of a recipe, for tests and smoke runs."""
     tiny_train = lambda steps, batch: TrainConfig(steps=steps, batch_size=batch, lr=1e-3, warmup=2,  # noqa: E731
                                                   save_every=2)
-    bundle = BundleConfig(num_quantizers=4, num_coarse=2, codebook_size=32, semantic_vocab=16)
-    return SpeechRecipe(
-        corpus=SpeechCorpusConfig(hours=0.02, train_speakers=4, heldout_speakers=2, heldout_utterances=3),
-        bundle=bundle,
+    corpus = (PianoCorpusConfig(hours=0.03, heldout_pieces=3, min_seconds=8, max_seconds=12) if kind == "piano"
+              else SpeechCorpusConfig(hours=0.02, train_speakers=4, heldout_speakers=2, heldout_utterances=3))
+    return RECIPES[kind](
+        corpus=corpus,
+        bundle=BundleConfig(domain=kind, num_quantizers=4, num_coarse=2, codebook_size=32, semantic_vocab=16),
         codec=NeuralCodecConfig(dim=32, encoder_blocks=1, decoder_blocks=1, encoder_input_kernel=1,
-                                synthesis="griffin_lim", encoder_input="log_magnitude", rvq=RVQConfig(dim=8, num_quantizers=4, codebook_size=32)),
+                                synthesis="griffin_lim", encoder_input="log_magnitude",
+                                rvq=RVQConfig(dim=8, num_quantizers=4, codebook_size=32)),
         codec_train=tiny_train(4, 4),
         encoder=BuiltinEncoderConfig(num_targets=8, transformer=TransformerConfig(
             d_model=32, n_layers=2, n_heads=2, causal=False, max_seq_len=1024)),
@@ -82,7 +124,7 @@ def tiny_recipe() -> SpeechRecipe:
         semantic_train=tiny_train(4, 4), coarse_train=tiny_train(4, 4), fine_train=tiny_train(4, 4))
 
 
-class SpeechPipelineRun:
+class PipelineRun:
     """The recipe's steps over one work folder (``runs/speech`` by default) and one corpus."""
 
     def __init__(self, work: str | Path, data: str | Path, recipe: SpeechRecipe | None = None,
@@ -99,6 +141,9 @@ class SpeechPipelineRun:
         self.recipe.save(path)
         self.device = device
 
+    def open_corpus(self):
+        return (PianoCorpus if self.recipe.kind == "piano" else SpeechCorpus)(self.data)
+
     def _train(self, config: TrainConfig) -> TrainConfig:
         return TrainConfig(**{**asdict(config), "device": self.device})
 
@@ -113,29 +158,41 @@ class SpeechPipelineRun:
         return result
 
     # ----- steps -----
-    def corpus(self) -> SpeechCorpus:
-        build_speech_corpus(self.data, self.recipe.corpus)
-        return SpeechCorpus(self.data)
+    def corpus(self):
+        build = build_piano_corpus if self.recipe.kind == "piano" else build_speech_corpus
+        build(self.data, self.recipe.corpus)
+        return self.open_corpus()
 
     def codec_step(self) -> NeuralCodec:
         from .codec import train_codec
         from .data import AudioCrops
-        crops = AudioCrops.from_corpus(SpeechCorpus(self.data))
+        crops = AudioCrops.from_corpus(self.open_corpus())
         return train_codec(crops, self.work / "codec", self.recipe.codec, self._train(self.recipe.codec_train))
 
     def train_waves(self) -> list[np.ndarray]:
-        corpus = SpeechCorpus(self.data)
+        corpus = self.open_corpus()
         return [corpus.audio(r) for r in corpus.split("train")]
 
     def semantic_encoder(self):
         from .semantic_encoder import train_semantic_encoder
         return train_semantic_encoder(self.train_waves(), self.work / "semantic_encoder", self.recipe.encoder,
-                                      self._train(self.recipe.encoder_train))
+                                      self._train(self.recipe.encoder_train),
+                                      target_features=self.recipe.encoder_targets)
+
+    def reuse_semantic_tokenizer(self) -> SemanticTokenizer:
+        """Copy ``semantic_tokenizer_from``'s tokenizer into the work folder (instead of training one)."""
+        source = Path(self.recipe.semantic_tokenizer_from) / "semantic_tokenizer"
+        tokenizer = SemanticTokenizer.from_folder(source)
+        if tokenizer.config.num_clusters != self.recipe.bundle.semantic_vocab:
+            raise ValueError(f"{source} has {tokenizer.config.num_clusters} clusters; the recipe's bundle wants "
+                             f"{self.recipe.bundle.semantic_vocab}")
+        tokenizer.save_pretrained(self.work / "semantic_tokenizer")
+        return tokenizer
 
     def kmeans(self) -> SemanticTokenizer:
         def run():
             tokenizer = self.encoder_tokenizer()
-            corpus = SpeechCorpus(self.data)
+            corpus = self.open_corpus()
             records = corpus.split("train")
             rng = np.random.default_rng(self.recipe.encoder_train.seed)
             chosen = rng.permutation(len(records))[:self.recipe.kmeans_utterances]
@@ -159,7 +216,7 @@ class SpeechPipelineRun:
         codec_dir, tok_dir = self.work / "codec" / "model", self.work / "semantic_tokenizer"
         codec = NeuralCodec.from_folder(codec_dir)
         tokenizer = SemanticTokenizer.from_folder(tok_dir)
-        return tokenize_corpus(SpeechCorpus(self.data), split, codec, tokenizer, self.work / f"tokens-{split}.safetensors",
+        return tokenize_corpus(self.open_corpus(), split, codec, tokenizer, self.work / f"tokens-{split}.safetensors",
                                fingerprint(codec_dir, tok_dir))
 
     def stage_configs(self):
@@ -186,10 +243,10 @@ class SpeechPipelineRun:
         return train_flat_stage(config, semantic, acoustic, run_dir, train)
 
     def bundle(self, out: str | Path) -> Path:
-        """Assemble the trained components into a float16 bundle with its model card; the card
+        """Assemble the trained components into a bundle (``weights_dtype``) with its model card; the card
         includes ``<work>/metrics.json`` (written by ``python -m audiolm eval --out``) when present."""
         from ..pipeline import AudioLM
-        from .model_card import speech_model_card
+        from .model_card import model_card
         model = AudioLM(self.recipe.bundle, NeuralCodec.from_folder(self.work / "codec" / "model"),
                         SemanticTokenizer.from_folder(self.work / "semantic_tokenizer"),
                         load_stage(self.work / "semantic" / "model"), load_stage(self.work / "coarse" / "model"),
@@ -201,12 +258,13 @@ class SpeechPipelineRun:
                              ("coarse", "coarse"), ("fine", "fine")):
             times[name] = training_seconds(self.work / folder)  # the loop's own clock, across resumes
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
-        return model.save_pretrained(out, torch.float16, speech_model_card(self.recipe, model, times, metrics))
+        dtype = {"float16": torch.float16, "int8": torch.int8, "float32": None}[self.recipe.weights_dtype]
+        return model.save_pretrained(out, dtype, model_card(self.recipe, model, times, metrics))
 
     def examples(self, folder: str | Path, count: int = 3, seconds: float = 5.0) -> list[Path]:
         """Held-out prompts (unseen speakers and sentences) for the Space and the README."""
         import soundfile as sf
-        corpus = SpeechCorpus(self.data)
+        corpus = self.open_corpus()
         by_speaker: dict[int, list[dict]] = {}
         for record in corpus.split("heldout"):
             by_speaker.setdefault(record["speaker"], []).append(record)
@@ -230,6 +288,8 @@ class SpeechPipelineRun:
             return self._timed("corpus", self.corpus)
         if step == "codec":
             return self.codec_step()
+        if step in ("semantic-encoder", "kmeans") and self.recipe.semantic_tokenizer_from:
+            return self.reuse_semantic_tokenizer() if step == "kmeans" else None
         if step == "semantic-encoder":
             return self.semantic_encoder()
         if step == "kmeans":

@@ -43,15 +43,38 @@ class AlignedAudio:
         return self.audio[sample_index], targets[frame_index]
 
 
+def chroma_frames(wav: np.ndarray, config: BuiltinEncoderConfig) -> np.ndarray:
+    """12 pitch-class energies at the mel rate, averaged over ``stack`` frames: ``(ceil(L/hop), 12)``."""
+    c = config
+    chroma = librosa.feature.chroma_stft(y=wav, sr=c.sample_rate, n_fft=max(c.n_fft, 2048), hop_length=c.mel_hop).T
+    frames = -(-len(wav) // c.hop_length)
+    need = frames * c.stack
+    chroma = np.pad(chroma[:need], ((0, max(0, need - len(chroma))), (0, 0)), mode="edge")
+    return chroma.reshape(frames, c.stack, -1).mean(1).astype(np.float32)
+
+
+def _standardised(feats: np.ndarray) -> np.ndarray:
+    return (feats - feats.mean(0)) / (feats.std(0) + 1e-5)
+
+
 def mfcc_targets(waves: list[np.ndarray], config: BuiltinEncoderConfig, seed: int = 0,
-                 fit_frames: int = 200_000) -> torch.Tensor:
-    """k-means (``config.num_targets`` classes) of standardised MFCC frames, for every frame."""
+                 fit_frames: int = 200_000, features: str = "mfcc") -> torch.Tensor:
+    """k-means (``config.num_targets`` classes) of standardised frame features, for every frame.
+
+    ``features``: ``mfcc`` (MFCC + deltas: HuBERT's first iteration, for speech) or
+    ``mfcc+chroma`` (the same plus 12 chroma bins weighted to carry as much variance as the
+    39 MFCC dimensions, so the classes follow pitch classes too: for music).
+    """
     from sklearn.cluster import MiniBatchKMeans
 
-    feats = np.concatenate([mfcc_frames(np.pad(w, (0, -len(w) % config.hop_length)), config)
-                            for w in tqdm(waves, desc="MFCC", leave=False)])
-    mean, std = feats.mean(0), feats.std(0) + 1e-5
-    feats = (feats - mean) / std
+    padded = [np.pad(w, (0, -len(w) % config.hop_length)) for w in waves]
+    feats = _standardised(np.concatenate([mfcc_frames(w, config) for w in tqdm(padded, desc="MFCC", leave=False)]))
+    if features == "mfcc+chroma":
+        chroma = _standardised(np.concatenate([chroma_frames(w, config)
+                                               for w in tqdm(padded, desc="chroma", leave=False)]))
+        feats = np.concatenate([feats, chroma * np.sqrt(feats.shape[1] / chroma.shape[1])], 1)
+    elif features != "mfcc":
+        raise ValueError(f"unknown target features {features!r}: mfcc or mfcc+chroma")
     rng = np.random.default_rng(seed)
     subset = feats[rng.permutation(len(feats))[:fit_frames]]
     kmeans = MiniBatchKMeans(config.num_targets, batch_size=4096, random_state=seed, n_init=3).fit(subset)
@@ -59,7 +82,8 @@ def mfcc_targets(waves: list[np.ndarray], config: BuiltinEncoderConfig, seed: in
 
 
 def train_semantic_encoder(waves: list[np.ndarray], run_dir: str | Path, config: BuiltinEncoderConfig,
-                           train: TrainConfig, crop_frames: int = 100) -> BuiltinSpeechEncoder:
+                           train: TrainConfig, crop_frames: int = 100, target_features: str = "mfcc"
+                           ) -> BuiltinSpeechEncoder:
     torch.manual_seed(train.seed)
     encoder = BuiltinSpeechEncoder(config)
     save = lambda folder: _save_encoder(encoder, folder)  # noqa: E731
@@ -69,7 +93,7 @@ def train_semantic_encoder(waves: list[np.ndarray], run_dir: str | Path, config:
         if targets_path.is_file():  # resumed runs reuse the same targets
             targets = torch.from_numpy(np.load(targets_path))
         else:
-            targets = mfcc_targets(waves, config, train.seed)
+            targets = mfcc_targets(waves, config, train.seed, features=target_features)
             np.save(targets_path, targets.numpy())
         data = AlignedAudio(waves, config.hop_length)
         assert len(targets) == data.num_frames, (len(targets), data.num_frames)

@@ -26,10 +26,11 @@ class TokenCache:
     records: list[dict]  # the corpus records, same order
 
     def streams(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Per-speaker concatenations: semantic ``(1, T_s)`` and acoustic ``(Q, T_a)`` streams."""
-        by_speaker: dict[int, list[int]] = {}
+        """Per-speaker (speech) or per-piece (music, a record's ``stream``) concatenations:
+        semantic ``(1, T_s)`` and acoustic ``(Q, T_a)`` streams."""
+        by_speaker: dict[int | str, list[int]] = {}
         for i, record in enumerate(self.records):
-            by_speaker.setdefault(record["speaker"], []).append(i)
+            by_speaker.setdefault(record.get("stream", record.get("speaker")), []).append(i)
         sem = [torch.cat([self.semantic[i] for i in idx])[None] for idx in by_speaker.values()]
         aco = [torch.cat([self.acoustic[i] for i in idx], 1) for idx in by_speaker.values()]
         return sem, aco

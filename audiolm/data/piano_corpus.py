@@ -1,0 +1,143 @@
+"""The piano corpus: generated pieces (``pieces.py``) rendered with a General MIDI soundfont.
+
+Rendering runs the ``fluidsynth`` command (Debian ``fluidsynth``) on the FluidR3 GM soundfont
+(Debian ``fluid-soundfont-gm``). Layout of a corpus folder::
+
+    corpus.json        the config
+    metadata.jsonl     one record per piece: id, split, piece seed, key, tempo, meter, style,
+                       program, onsets (note-on times, s), path, seconds
+    midi/<split>/<n>.mid
+    wavs/<split>/<n>.wav   16 kHz mono int16
+
+Splits: ``train`` and ``heldout`` (pieces from seeds the training split never uses).
+Each piece is one stream: stages train on windows within a piece.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm.auto import tqdm
+
+from ..serialization import config_from_dict
+from .pieces import generate_piece, write_midi
+
+SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
+              "/usr/share/soundfonts/FluidR3_GM.sf2", "/usr/share/soundfonts/default.sf2")
+HELDOUT_SEED_OFFSET = 1_000_000  # held-out pieces come from seeds training never draws
+
+
+@dataclass
+class PianoCorpusConfig:
+    hours: float = 3.0  # training audio
+    heldout_pieces: int = 48
+    min_seconds: float = 20.0  # per piece
+    max_seconds: float = 40.0
+    sample_rate: int = 16000
+    gain: float = 0.5  # fluidsynth master gain
+    seed: int = 0
+
+
+def find_soundfont() -> str | None:
+    return next((p for p in SOUNDFONTS if Path(p).is_file()), None)
+
+
+def renderer_missing() -> str | None:
+    """Why the corpus cannot be rendered here, or None."""
+    if shutil.which("fluidsynth") is None:
+        return "the fluidsynth command is missing (apt-get install fluidsynth)"
+    if find_soundfont() is None:
+        return "no General MIDI soundfont found (apt-get install fluid-soundfont-gm)"
+    return None
+
+
+def render(midi: Path, wav: Path, sample_rate: int, gain: float, soundfont: str) -> np.ndarray:
+    """MIDI -> mono float32 at ``sample_rate`` with fluidsynth (it writes stereo; we average)."""
+    raw = wav.with_suffix(".stereo.wav")
+    proc = subprocess.run(["fluidsynth", "-ni", "-q", "-g", str(gain), "-r", str(sample_rate), "-F", str(raw),
+                           soundfont, str(midi)], capture_output=True, text=True)
+    if proc.returncode != 0 or not raw.is_file():
+        raise RuntimeError(f"fluidsynth failed on {midi}: {proc.stderr.strip()[-500:]}")
+    audio, sr = sf.read(raw, dtype="float32", always_2d=True)
+    raw.unlink()
+    assert sr == sample_rate, (sr, sample_rate)
+    mono = audio.mean(1)
+    sf.write(wav, mono, sample_rate, subtype="PCM_16")
+    return mono
+
+
+def build_piano_corpus(root: str | Path, config: PianoCorpusConfig = PianoCorpusConfig(), workers: int = 2) -> Path:
+    """Generate and render the corpus into ``root`` (skipped when a complete one with this config is there)."""
+    root = Path(root)
+    manifest = root / "corpus.json"
+    if manifest.is_file() and json.loads(manifest.read_text())["config"] == asdict(config) \
+            and (root / "metadata.jsonl").is_file():
+        return root
+    missing = renderer_missing()
+    if missing:
+        raise RuntimeError(f"cannot render the piano corpus: {missing}")
+    soundfont = find_soundfont()
+    records: list[dict] = []
+
+    def make(split: str, index: int, seed: int) -> dict:
+        spec = generate_piece(seed, config.min_seconds, config.max_seconds)
+        midi, wav = root / "midi" / split / f"{index:04d}.mid", root / "wavs" / split / f"{index:04d}.wav"
+        midi.parent.mkdir(parents=True, exist_ok=True)
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        write_midi(spec, midi)
+        audio = render(midi, wav, config.sample_rate, config.gain, soundfont)
+        onsets = sorted({round(n.start, 4) for n in spec.notes})
+        return {"id": f"{split}-{index:04d}", "split": split, "stream": f"{split}-{index:04d}",
+                **spec.summary(), "onsets": onsets, "path": str(wav.relative_to(root)),
+                "midi": str(midi.relative_to(root)), "seconds": len(audio) / config.sample_rate}
+
+    with ThreadPoolExecutor(workers) as pool:  # fluidsynth runs as a subprocess: threads suffice
+        bar = tqdm(total=round(config.hours * 3600), unit="s", desc="train pieces")
+        done, index = 0.0, 0
+        while done < config.hours * 3600:
+            batch = [pool.submit(make, "train", index + k, config.seed * 10_000_000 + index + k)
+                     for k in range(4 * workers)]
+            index += len(batch)
+            for future in batch:
+                record = future.result()
+                if done >= config.hours * 3600:
+                    break
+                records.append(record)
+                done += record["seconds"]
+                bar.update(round(done) - bar.n)
+        bar.close()
+        heldout = [pool.submit(make, "heldout", k, HELDOUT_SEED_OFFSET + config.seed * 10_000_000 + k)
+                   for k in range(config.heldout_pieces)]
+        records += [f.result() for f in tqdm(heldout, desc="held-out pieces")]
+    with open(root / "metadata.jsonl", "w") as f:
+        for record in records:
+            f.write(json.dumps(record) + "\n")
+    manifest.write_text(json.dumps({"config": asdict(config), "kind": "piano"}, indent=2))
+    return root
+
+
+class PianoCorpus:
+    """Read access to a piano corpus folder."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not (self.root / "metadata.jsonl").is_file():
+            raise FileNotFoundError(f"{self.root} holds no corpus (metadata.jsonl missing): "
+                                    "build one with `python -m audiolm train corpus --recipe piano`")
+        manifest = json.loads((self.root / "corpus.json").read_text())
+        self.config = config_from_dict(PianoCorpusConfig, manifest["config"])
+        self.records = [json.loads(line) for line in open(self.root / "metadata.jsonl")]
+
+    def split(self, name: str) -> list[dict]:
+        return [r for r in self.records if r["split"] == name]
+
+    def audio(self, record: dict) -> np.ndarray:
+        wav, sr = sf.read(self.root / record["path"], dtype="float32")
+        assert sr == self.config.sample_rate
+        return wav
