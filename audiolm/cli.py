@@ -173,6 +173,7 @@ def cmd_bench(args):
     from .provenance import measurement_context
 
     torch.set_num_threads(args.threads)
+    context = measurement_context("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
     devices = [args.device] if args.device != "auto" else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     peer_python, peer_skipped = peer_interpreter(args.peer)
     log = lambda line: print(line, file=sys.stderr)  # noqa: E731
@@ -202,7 +203,7 @@ def cmd_bench(args):
             print(markdown(runs[-1]) + "\n")
         del model
     if args.json:
-        out = {"context": measurement_context("cuda" if "cuda" in devices else "cpu"),
+        out = {"context": context,
                "bundle": f"random {args.random}" if args.random else str(args.bundle), "runs": runs}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2))

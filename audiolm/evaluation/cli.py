@@ -29,6 +29,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     model = AudioLM.from_pretrained(args.bundle)
+    context = measurement_context(str(model.device))  # the code and machine as the measurement starts
     domain = model.config.domain
     data = args.data or f"data/{domain}"
     if domain == "piano":
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
         config = SpeechEvalConfig(seed=args.seed, **({"prompts": args.prompts} if args.prompts else {}))
         results = evaluate_speech(model, SpeechCorpus(data), config)
     results["bundle"] = str(args.bundle)
-    results["context"] = measurement_context(str(model.device))
+    results["context"] = context
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2))
