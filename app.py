@@ -39,8 +39,10 @@ def bundle_sources(bundle: str | None, revision: str | None = None) -> list[Bund
     return sources
 
 
-def examples_for(pattern: str) -> list[list[str]]:
-    return [[str(p)] for p in sorted(EXAMPLES.glob(pattern))]
+def examples_for(names: list[str]) -> list[list[str]]:
+    """``[wav, model]`` rows: ``examples/<model>-*.wav`` for each offered model, so that picking
+    a piano example also picks the piano model."""
+    return [[str(p), name] for name in names for p in sorted(EXAMPLES.glob(f"{name}-*.wav"))]
 
 
 def generate(store: BundleStore, request: Request, progress: gr.Progress):
@@ -111,6 +113,7 @@ def build_app(store: BundleStore) -> gr.Blocks:
         gr.Markdown("# AudioLM\nSemantic tokens carry the content, acoustic tokens the voice and recording: "
                     "generate from scratch, re-voice a recording, or continue a prompt.")
         bundle = gr.Dropdown(store.names, value=store.names[0], label="Model")
+        examples = examples_for(store.names)
         with gr.Tab("Unconditional"):
             seconds, *controls = sampling_controls(with_seconds=True)
             button = gr.Button("Generate", variant="primary", elem_id="unconditional-button")
@@ -126,7 +129,8 @@ def build_app(store: BundleStore) -> gr.Blocks:
             _, *controls = sampling_controls(with_seconds=False)
             button = gr.Button("Generate", variant="primary", elem_id="acoustic-button")
             outputs = result_outputs("acoustic")
-            gr.Examples(examples_for("*.wav"), [audio], cache_examples=False)
+            if examples:
+                gr.Examples(examples, [audio, bundle], cache_examples=False)
             button.click(acoustic_generation, [audio, voice, bundle, *controls], outputs,
                          api_name="acoustic_generation")
         with gr.Tab("Continuation"):
@@ -135,7 +139,8 @@ def build_app(store: BundleStore) -> gr.Blocks:
             seconds, *controls = sampling_controls(with_seconds=True)
             button = gr.Button("Continue", variant="primary", elem_id="continuation-button")
             outputs = result_outputs("continuation")
-            gr.Examples(examples_for("*.wav"), [audio], cache_examples=False)
+            if examples:
+                gr.Examples(examples, [audio, bundle], cache_examples=False)
             button.click(continuation, [audio, bundle, seconds, *controls], outputs, api_name="continuation")
     return app
 

@@ -74,15 +74,16 @@ class SpeechRecipe:
 
 @dataclass
 class PianoRecipe(SpeechRecipe):
-    """The same steps on the rendered piano corpus, with smaller models (the repo's size budget):
-    int8 weights, a music encoder (longer analysis window, chroma in its targets)."""
+    """The same steps on the rendered piano corpus, with smaller models and int8 weights (the
+    repo's size budget: the speech bundle takes 34 MB of 40 MiB), codebooks of 512, and a music
+    encoder (64 ms analysis window, chroma in its training targets)."""
     kind: str = "piano"
     corpus: PianoCorpusConfig = field(default_factory=PianoCorpusConfig)
-    bundle: BundleConfig = field(default_factory=lambda: BundleConfig(domain="piano"))
+    bundle: BundleConfig = field(default_factory=lambda: BundleConfig(domain="piano", codebook_size=512))
     codec: NeuralCodecConfig = field(default_factory=lambda: NeuralCodecConfig(
         dim=128, encoder_input_kernel=1, synthesis="griffin_lim", encoder_input="log_magnitude",
-        rvq=RVQConfig(dim=32)))
-    codec_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3000, batch_size=16, lr=1e-3,
+        rvq=RVQConfig(dim=32, codebook_size=512)))
+    codec_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=4000, batch_size=16, lr=1e-3,
                                                                          warmup=200))
     encoder: BuiltinEncoderConfig = field(default_factory=lambda: BuiltinEncoderConfig(
         n_fft=1024, transformer=TransformerConfig(d_model=128, n_layers=4, n_heads=4, causal=False,
@@ -90,11 +91,11 @@ class PianoRecipe(SpeechRecipe):
     encoder_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=16, lr=5e-4,
                                                                            warmup=200))
     encoder_targets: str = "mfcc+chroma"
-    semantic_layer: int = 2
+    semantic_layer: int = 1
     kmeans_utterances: int = 200
-    semantic_size: StageSize = field(default_factory=lambda: StageSize(128, 4, 4, 250))
-    coarse_size: StageSize = field(default_factory=lambda: StageSize(160, 4, 4, 150))
-    fine_size: StageSize = field(default_factory=lambda: StageSize(96, 3, 4, 150))
+    semantic_size: StageSize = field(default_factory=lambda: StageSize(128, 3, 4, 250))
+    coarse_size: StageSize = field(default_factory=lambda: StageSize(128, 4, 4, 150))
+    fine_size: StageSize = field(default_factory=lambda: StageSize(64, 3, 4, 150))
     semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=16, lr=1e-3))
     coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=8, lr=1e-3))
     fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=16, lr=1e-3))
@@ -262,25 +263,43 @@ class PipelineRun:
         return model.save_pretrained(out, dtype, model_card(self.recipe, model, times, metrics))
 
     def examples(self, folder: str | Path, count: int = 3, seconds: float = 5.0) -> list[Path]:
-        """Held-out prompts (unseen speakers and sentences) for the Space and the README."""
+        """Held-out prompts (unseen speakers and sentences, or unseen pieces) for the Space; each
+        kind rewrites its own section of ``<folder>/README.md``."""
         import soundfile as sf
         corpus = self.open_corpus()
-        by_speaker: dict[int, list[dict]] = {}
-        for record in corpus.split("heldout"):
-            by_speaker.setdefault(record["speaker"], []).append(record)
+        heldout = corpus.split("heldout")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written, lines = [], []
-        for speaker in sorted(by_speaker)[:count]:
-            record = by_speaker[speaker][-1]  # from the evaluation's test half
-            wav = corpus.audio(record)[: int(seconds * corpus.config.sample_rate)]
-            path = folder / f"speech-heldout-{speaker}.wav"
-            sf.write(path, wav, corpus.config.sample_rate, subtype="PCM_16")
-            written.append(path)
-            lines.append(f"- `{path.name}`: voice `{record['voice']}`, \"{record['text']}\" (first {seconds:g} s)")
-        (folder / "README.md").write_text(
-            "Held-out prompts of the speech corpus (speakers and sentences never seen in training), "
-            "16 kHz mono,\nwritten by `python -m audiolm train examples --out examples`:\n\n" + "\n".join(lines) + "\n")
+        if self.recipe.kind == "piano":
+            offset = 2.0  # past the first downbeat, as the evaluation's prompts
+            for record in heldout[-count:]:  # the evaluation's prompts come from the front
+                start = int(offset * corpus.config.sample_rate)
+                wav = corpus.audio(record)[start:start + int(seconds * corpus.config.sample_rate)]
+                path = folder / f"piano-heldout-{record['id'].split('-')[-1]}.wav"
+                sf.write(path, wav, corpus.config.sample_rate, subtype="PCM_16")
+                written.append(path)
+                lines.append(f"- `{path.name}`: {record['key']}, {record['meter']}, {record['tempo']:g} BPM, "
+                             f"{record['style']} accompaniment, GM program {record['program']} "
+                             f"({seconds:g} s from {offset:g} s)")
+            intro = "Held-out pieces of the piano corpus (never seen in training), 16 kHz mono"
+        else:
+            by_speaker: dict[int, list[dict]] = {}
+            for record in heldout:
+                by_speaker.setdefault(record["speaker"], []).append(record)
+            for speaker in sorted(by_speaker)[:count]:
+                record = by_speaker[speaker][-1]  # from the evaluation's test half
+                wav = corpus.audio(record)[: int(seconds * corpus.config.sample_rate)]
+                path = folder / f"speech-heldout-{speaker}.wav"
+                sf.write(path, wav, corpus.config.sample_rate, subtype="PCM_16")
+                written.append(path)
+                lines.append(f"- `{path.name}`: voice `{record['voice']}`, \"{record['text']}\" "
+                             f"(first {seconds:g} s)")
+            intro = "Held-out prompts of the speech corpus (speakers and sentences never seen in training), 16 kHz mono"
+        flag = "" if self.recipe.kind == "speech" else f" --recipe {self.recipe.kind}"
+        section = (f"## {self.recipe.kind}\n\n{intro},\nwritten by `python -m audiolm train examples{flag} "
+                   f"--out {folder}`:\n\n" + "\n".join(lines) + "\n")
+        _replace_section(folder / "README.md", self.recipe.kind, section)
         return written
 
     def run(self, step: str, out: str | Path | None = None):
@@ -306,3 +325,12 @@ class PipelineRun:
             return self.examples(out or "examples")
         raise ValueError(f"unknown step {step!r}; one of {', '.join(STEPS)}")
 
+
+def _replace_section(readme: Path, name: str, section: str) -> None:
+    """Put ``section`` (which starts with ``## name``) into ``readme`` in place of the old one."""
+    text = readme.read_text() if readme.is_file() else "# Examples\n\n"
+    parts = text.split("\n## ")
+    head, sections = parts[0], {p.split("\n", 1)[0].strip(): "## " + p for p in parts[1:]}
+    sections[name] = section
+    body = "\n\n".join(text.rstrip("\n") for _, text in sorted(sections.items()))
+    readme.write_text(head.rstrip("\n") + "\n\n" + body + "\n")
