@@ -46,38 +46,38 @@ class BenchReport:
         return markdown(self.to_dict())
 
 
+def _stage_rows(stages: dict) -> list[str]:
+    return [f"| {name} | {s.get('size', '—')} | {s['tokens_per_s']:.0f} | {s['ms_per_token']:.2f} | {s['rtf']:.3f} |"
+            for name, s in stages.items()]
+
+
 def markdown(report: dict) -> str:
-    """The tables of one bench run (a ``BenchReport.to_dict()``), ours and the peer's side by side."""
-    peer = report.get("peer", {}).get("stages", {})
+    """The tables of one bench run (a ``BenchReport.to_dict()``), and the peer's side by side."""
     lines = [f"device {report['device']}, {report['threads']} threads, batch {report['batch']}, "
-             f"{report['seconds']:g} s of audio, best of {report['repeats']}", ""]
-    head = "| stage | size | tokens/s | ms/token | RTF |"
-    if peer:
-        head += " lucidrains size | tokens/s | ms/token | RTF | our time ÷ theirs |"
-    lines += [head, "|" + "---|" * (head.count("|") - 1)]
-    for name, s in report["stages"].items():
-        row = (f"| {name} | {s.get('size', '—')} | {s['tokens_per_s']:.0f} | {s['ms_per_token']:.2f} | "
-               f"{s['rtf']:.3f} |")
-        if peer:
-            p = peer.get(s.get("peer_stage", name))
-            row += (f" d{p['dim']}×{p['depth']}, {p['params_m']:.1f} M | {p['tokens_per_s']:.0f} | "
-                    f"{p['ms_per_token']:.2f} | {p['wall_s'] / report['seconds']:.3f} | "
-                    f"{s['wall_s'] / p['wall_s']:.2f} |" if p else " — | — | — | — | — |")
-        lines.append(row)
-    lines += ["", "| mode | wall s | audio s | RTF |", "|---|---|---|---|"]
+             f"{report['seconds']:g} s of audio, best of {report['repeats']}", "",
+             "| stage | size | tokens/s | ms/token | RTF |", "|---|---|---|---|---|", *_stage_rows(report["stages"]),
+             "", "| mode | wall s | audio s | RTF |", "|---|---|---|---|"]
     for name, m in report["modes"].items():
         lines.append(f"| {name} | {m['wall_s']:.2f} | {m['audio_s']:.2f} | {m['rtf']:.3f} |")
     lines.append("")
     if report.get("load_seconds") is not None:
         lines.append(f"model load: {report['load_seconds']:.2f} s")
     lines.append(f"peak memory ({report['peak_memory_kind']}): {report['peak_memory_mb']:.0f} MB")
-    skipped = report.get("peer", {}).get("skipped")
-    if skipped:
-        lines.append(f"\nlucidrains' audiolm-pytorch not timed: {skipped}")
-    elif peer:
-        p = report["peer"]
-        lines.append(f"\nlucidrains: {p['package']} (torch {p['torch']}), fine stage in its autoregressive layout; "
-                     f"peak memory {p['peak_memory_mb']:.0f} MB")
+    peer = report.get("peer", {})
+    if peer.get("skipped"):
+        lines.append(f"\nlucidrains' audiolm-pytorch not timed: {peer['skipped']}")
+    elif peer.get("stages"):
+        lines += ["", f"Side by side with lucidrains' {peer['package']} (torch {peer['torch']}), same width, depth and "
+                  f"heads, random weights, {peer['seconds']:g} s of audio, batch {peer['batch']}; its fine stage "
+                  f"is autoregressive (the paper's layout). Its peak memory: {peer['peak_memory_mb']:.0f} MB.", "",
+                  "| stage | ours: size | tokens/s | ms/token | RTF | lucidrains: size | tokens/s | ms/token | RTF "
+                  "| our time ÷ theirs |", "|" + "---|" * 10]
+        for name, s in peer["ours"].items():
+            p = peer["stages"].get(s.get("peer_stage", name))
+            theirs = (f" d{p['dim']}×{p['depth']}, {p['params_m']:.1f} M | {p['tokens_per_s']:.0f} | "
+                      f"{p['ms_per_token']:.2f} | {p['wall_s'] / peer['seconds']:.3f} | {s['wall_s'] / p['wall_s']:.3f} |"
+                      if p else " — | — | — | — | — |")
+            lines.append(_stage_rows({name: s})[0] + theirs)
     return "\n".join(lines)
 
 
@@ -116,51 +116,62 @@ def stage_geometry(model: AudioLM) -> dict[str, dict[str, int]]:
     return out
 
 
+def time_stages(model: AudioLM, seconds: float, batch: int = 1, repeats: int = 1, log=print,
+                transformers_only: bool = False) -> dict[str, dict]:
+    """Tokens/s, ms/token and RTF of each stage generating ``seconds`` of audio from random ids
+    (plus the codec and the tokenizers unless ``transformers_only``); one warm-up run each."""
+    device, c = model.device, model.config
+    gen = torch.Generator(device).manual_seed(0)
+    frames = round(seconds * c.acoustic_rate)
+    sem_frames = round(seconds * c.semantic_rate)
+    empty = lambda levels: torch.zeros(batch, levels, 0, dtype=torch.long, device=device)  # noqa: E731
+    geometry, stages = stage_geometry(model), {}
+
+    def stage(name, fn, tokens, module=None):
+        fn()  # warm-up at full length
+        wall = _best_time(fn, device, repeats)
+        stages[name] = {"tokens": tokens, "wall_s": wall, "tokens_per_s": tokens * batch / wall,
+                        "ms_per_token": 1000 * wall / tokens, "rtf": wall / seconds}
+        if module is not None:
+            t = module.config.transformer
+            params = sum(p.numel() for p in module.parameters()) / 1e6
+            stages[name]["size"] = f"d{t.d_model}×{t.n_layers}, {params:.1f} M"
+        log(f"{name}: {tokens} tokens in {wall:.2f} s")
+
+    sem = torch.randint(0, c.semantic_vocab, (batch, 1, sem_frames), generator=gen, device=device)
+    coarse = torch.randint(0, c.codebook_size, (batch, c.num_coarse, frames), generator=gen, device=device)
+    stage("semantic", lambda: model.semantic_stage.generate(None, empty(1), sem_frames, generator=gen), sem_frames,
+          model.semantic_stage)
+    stage("coarse", lambda: model.coarse_stage.generate(sem, empty(c.num_coarse), frames, generator=gen),
+          frames * c.num_coarse, model.coarse_stage)
+    fine_levels = c.num_quantizers - c.num_coarse
+    stage("fine", lambda: model.generate_fine(coarse, empty(fine_levels), generator=gen), frames * fine_levels,
+          model.fine_stage)
+    stages["fine"]["size"] += f", {c.fine_layout}"
+    twin = autoregressive_fine_twin(model)
+    if twin is not None:  # the paper's layout at the same size: the per-token comparison with the peer
+        stage("fine, autoregressive", lambda: twin.generate(coarse, empty(fine_levels), frames, generator=gen),
+              frames * fine_levels, twin)
+        stages["fine, autoregressive"].update(size=stages["fine, autoregressive"]["size"] + ", random weights",
+                                              peer_stage="fine")
+    if not transformers_only:
+        all_ids = torch.randint(0, c.codebook_size, (batch, c.num_quantizers, frames), generator=gen, device=device)
+        stage("codec decode", lambda: model.codec.decode(all_ids), frames)
+        wav = synthetic_voice(seconds, c.sample_rate)
+        stage("tokenize (semantic + codec encode)", lambda: model.tokenize(wav), frames)
+    assert set(geometry) <= set(stages)
+    return stages
+
+
 def run_bench(model: AudioLM, seconds: float = 10.0, prompt_seconds: float = 3.0, batch: int = 1,
               repeats: int = 1, load_seconds: float | None = None, log=print) -> BenchReport:
     device, c = model.device, model.config
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     report = BenchReport(str(device), torch.get_num_threads(), batch, seconds, repeats, load_seconds)
-    gen = torch.Generator(device).manual_seed(0)
-    frames = round(seconds * c.acoustic_rate)
-    sem_frames = round(seconds * c.semantic_rate)
-    empty = lambda levels: torch.zeros(batch, levels, 0, dtype=torch.long, device=device)  # noqa: E731
     model.unconditional(0.5, batch)  # warm-up
-    geometry = stage_geometry(model)
-
-    def stage(name, fn, tokens):
-        fn()  # warm-up at full length
-        wall = _best_time(fn, device, repeats)
-        report.stages[name] = {"tokens": tokens, "wall_s": wall, "tokens_per_s": tokens * batch / wall,
-                               "ms_per_token": 1000 * wall / tokens, "rtf": wall / seconds}
-        module = getattr(model, f"{name}_stage", None)
-        if module is not None:
-            g = geometry[name]
-            params = sum(p.numel() for p in module.parameters()) / 1e6
-            report.stages[name]["size"] = f"d{g['dim']}×{g['depth']}, {params:.1f} M"
-        log(f"{name}: {tokens} tokens in {wall:.2f} s")
-
-    sem = torch.randint(0, c.semantic_vocab, (batch, 1, sem_frames), generator=gen, device=device)
-    coarse = torch.randint(0, c.codebook_size, (batch, c.num_coarse, frames), generator=gen, device=device)
-    all_ids = torch.randint(0, c.codebook_size, (batch, c.num_quantizers, frames), generator=gen, device=device)
-    stage("semantic", lambda: model.semantic_stage.generate(None, empty(1), sem_frames, generator=gen), sem_frames)
-    stage("coarse", lambda: model.coarse_stage.generate(sem, empty(c.num_coarse), frames, generator=gen),
-          frames * c.num_coarse)
-    fine_levels = c.num_quantizers - c.num_coarse
-    stage("fine", lambda: model.generate_fine(coarse, empty(fine_levels), generator=gen), frames * fine_levels)
-    report.stages["fine"]["size"] += f", {c.fine_layout}"
-    twin = autoregressive_fine_twin(model)
-    if twin is not None:  # the paper's layout at the same size: the per-token comparison with the peer
-        stage("fine, autoregressive", lambda: twin.generate(coarse, empty(fine_levels), frames, generator=gen),
-              frames * fine_levels)
-        g = twin.config.transformer
-        report.stages["fine, autoregressive"].update(
-            size=f"d{g.d_model}×{g.n_layers}, {sum(p.numel() for p in twin.parameters()) / 1e6:.1f} M, "
-                 "random weights", peer_stage="fine")
-    stage("codec decode", lambda: model.codec.decode(all_ids), frames)
+    report.stages = time_stages(model, seconds, batch, repeats, log)
     wav = synthetic_voice(seconds, c.sample_rate)
-    stage("tokenize (semantic + codec encode)", lambda: model.tokenize(wav), frames)
 
     def mode(name, fn, audio_s):
         wall = _best_time(fn, device, repeats)
@@ -222,7 +233,7 @@ def peer_interpreter(choice: str = "auto") -> tuple[str | None, str]:
 
 
 def run_peer(python: str, model: AudioLM, seconds: float, batch: int = 1, repeats: int = 1,
-             timeout: float = 1800) -> dict:
+             timeout: float = 3600) -> dict:
     """Time lucidrains' three stages at our stages' geometry; ``{"skipped": why}`` when that fails."""
     c = model.config
     cmd = [python, str(PEER_SCRIPT), "--geometry", json.dumps(stage_geometry(model)),

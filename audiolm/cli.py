@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--peer", default="auto",
                    help="python with lucidrains' audiolm-pytorch to time its stages alongside: auto "
                         "($AUDIOLM_PEER_PYTHON, or this python if it has the package), off, or a path")
+    b.add_argument("--peer-seconds", type=float, default=4.0,
+                   help="audio length of the side-by-side timing (lucidrains' fine stage slows down "
+                        "steeply with length; our stages are timed again at this length beside it)")
     b.add_argument("--json", default=None, help="also write the figures here")
 
     r = sub.add_parser("results", help="regenerate the README's Results section from eval / bench JSON")
@@ -195,8 +198,11 @@ def cmd_bench(args):
             report = run_bench(model, args.seconds, batch=batch, repeats=args.repeats,
                                load_seconds=None if args.random else load, log=log)
             if peer_python:
-                log(f"lucidrains' stages at the same geometry ({peer_python}) ...")
-                report.peer = run_peer(peer_python, model, args.seconds, batch, args.repeats)
+                from .bench import time_stages
+                log(f"ours and lucidrains' stages at {args.peer_seconds:g} s ({peer_python}) ...")
+                ours = time_stages(model, args.peer_seconds, batch, args.repeats, log, transformers_only=True)
+                report.peer = {"seconds": args.peer_seconds, "ours": ours,
+                               **run_peer(peer_python, model, args.peer_seconds, batch, args.repeats)}
             else:
                 report.peer = {"skipped": peer_skipped}
             runs.append(report.to_dict())

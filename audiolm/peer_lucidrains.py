@@ -41,8 +41,8 @@ Two more things are set up, neither of which runs inside the timed loops' model 
   runs short at random, so ``all_rows_have_eos_id`` is replaced by ``lambda *a: False``: every
   run takes exactly the requested number of steps (one forward each).
 
-What is timed, per stage, batch ``--batch``, ``use_kv_cache=True``, after one warm-up run, best
-of ``--repeats``: the transformer classes at the given dim / depth / heads, every other argument
+What is timed, per stage, batch ``--batch``, ``use_kv_cache=True``, after one warm-up run at a
+tenth of the length (``--warmup-fraction``), best of ``--repeats``: the transformer classes at the given dim / depth / heads, every other argument
 at the package defaults (flash_attn=False, rel_pos_bias=True, dim_head=64, hyper-connections
 with 4 residual streams, value residual), no text condition (one forward per token):
 - semantic: ``SemanticTransformerWrapper.generate(max_length=N)`` from nothing, N tokens;
@@ -127,6 +127,8 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--warmup-fraction", type=float, default=0.1,
+                   help="the warm-up run's share of the timed length (its full-length fine run takes minutes)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -175,28 +177,33 @@ def main(argv=None):
     coarse = torch.randint(0, args.codebook, (b, args.frames, args.num_coarse), device=device)
 
     def build(stage, g):
+        """The transformer, its wrapper, ``generate(fraction)`` (that fraction of the length) and the token count."""
         size = dict(dim=g["dim"], depth=g["depth"], heads=g["heads"])
+        part = lambda n, fraction: max(1, round(n * fraction))  # noqa: E731
         if stage == "semantic":
             t = peer.SemanticTransformer(num_semantic_tokens=args.semantic_vocab, **size)
             w = peer.SemanticTransformerWrapper(transformer=t, unique_consecutive=False)
-            return t, w, (lambda: w.generate(max_length=args.semantic_tokens, batch_size=b)), args.semantic_tokens
+            return t, w, (lambda f=1.0: w.generate(max_length=part(args.semantic_tokens, f), batch_size=b)), \
+                args.semantic_tokens
         if stage == "coarse":
             t = peer.CoarseTransformer(num_semantic_tokens=args.semantic_vocab, codebook_size=args.codebook,
                                        num_coarse_quantizers=args.num_coarse, **size)
             w = peer.CoarseTransformerWrapper(transformer=t, codec=codec, unique_consecutive=False)
-            return t, w, (lambda: w.generate(semantic_token_ids=sem, max_time_steps=args.frames)), \
+            return t, w, (lambda f=1.0: w.generate(semantic_token_ids=sem[:, :part(args.semantic_tokens, f)],
+                                                   max_time_steps=part(args.frames, f))), \
                 args.frames * args.num_coarse
         t = peer.FineTransformer(num_coarse_quantizers=args.num_coarse, num_fine_quantizers=num_fine,
                                  codebook_size=args.codebook, **size)
         w = peer.FineTransformerWrapper(transformer=t, codec=codec)
-        return t, w, (lambda: w.generate(coarse_token_ids=coarse)), args.frames * num_fine
+        return t, w, (lambda f=1.0: w.generate(coarse_token_ids=coarse[:, :part(args.frames, f)])), \
+            args.frames * num_fine
 
     report = {"package": f"audiolm-pytorch {peer_version}", "torch": torch.__version__,
               "threads": torch.get_num_threads(), "batch": b, "device": device, "stages": {}}
     for stage, g in geometry.items():
         transformer, wrapper, generate, tokens = build(stage, g)
         wrapper.to(device).eval()
-        generate()  # warm-up
+        generate(args.warmup_fraction)  # warm-up: first-call costs, on a shorter run
         best = float("inf")
         for _ in range(args.repeats):
             out, wall = _timed(generate, device)

@@ -106,11 +106,14 @@ def test_bench_shows_the_peer_side_by_side(tmp_path):
     assert peer == printed
     argv = (tmp_path / "argv").read_text()
     assert "peer_lucidrains.py" in argv and "--frames 100" in argv and "--semantic-tokens 50" in argv
-    report = {"device": "cpu", "threads": 2, "batch": 1, "seconds": 2.0, "repeats": 1, "load_seconds": None,
-              "stages": {"coarse": {"size": "d64×2", "tokens": 200, "wall_s": 1.0, "tokens_per_s": 200.0,
-                                    "ms_per_token": 5.0, "rtf": 0.5}},
-              "modes": {}, "peak_memory_mb": 1.0, "peak_memory_kind": "process RSS", "peer": peer}
-    assert "| coarse | d64×2 | 200 | 5.00 | 0.500 | d64×2, 0.5 M | 100 | 10.00 | 1.000 | 0.50 |" in markdown(report)
+    ours = {"coarse": {"size": "d64×2", "tokens": 200, "wall_s": 1.0, "tokens_per_s": 200.0, "ms_per_token": 5.0,
+                       "rtf": 0.5}}
+    report = {"device": "cpu", "threads": 2, "batch": 1, "seconds": 10.0, "repeats": 1, "load_seconds": None,
+              "stages": ours, "modes": {}, "peak_memory_mb": 1.0, "peak_memory_kind": "process RSS",
+              "peer": {"seconds": 2.0, "ours": ours, **peer}}
+    text = markdown(report)
+    assert "| coarse | d64×2 | 200 | 5.00 | 0.500 | d64×2, 0.5 M | 100 | 10.00 | 1.000 | 0.500 |" in text
+    assert "2 s of audio, batch 1" in text
     fake.write_text("#!/bin/sh\necho 'cannot import audiolm_pytorch' >&2\nexit 2\n")
     assert run_peer(str(fake), model, seconds=2.0) == {
         "skipped": "peer_lucidrains.py exited with 2: cannot import audiolm_pytorch"}
