@@ -49,6 +49,22 @@ def test_endpoints_with_an_example(client):
     assert "Seed: **" in info  # a random seed was drawn and shown
 
 
+def test_piano_in_every_tab(client):
+    """The piano bundle is offered in each mode, with its own examples."""
+    import app
+
+    piano_examples = [row for row in app.examples_for(["speech", "piano"]) if row[1] == "piano"]
+    assert piano_examples and all(Path(path).name.startswith("piano-") for path, _ in piano_examples)
+    example = piano_examples[0][0]
+    samples = len(soundfile.read(example)[0]) // 640 * 640
+    audio, _, _, info = client.predict(handle_file(example), "piano", 1.0, *CONTROLS, api_name="/continuation")
+    assert len(read(audio)[0]) == samples + 16000 and "Seed: **1**" in info
+    audio, *_ = client.predict(handle_file(example), None, "piano", *CONTROLS, api_name="/acoustic_generation")
+    assert len(read(audio)[0]) == samples
+    audio, *_ = client.predict("piano", 1.0, *CONTROLS, api_name="/unconditional")
+    assert len(read(audio)[0]) == 16000
+
+
 def test_same_seed_same_audio(client):
     a = client.predict("speech", 1.0, *CONTROLS, api_name="/unconditional")[0]
     b = client.predict("speech", 1.0, *CONTROLS, api_name="/unconditional")[0]

@@ -120,3 +120,16 @@ def test_tiny_piano_recipe_bundle_and_eval(tiny_piano_run, tmp_path):
     for side in ("generated", "real_continuation"):
         assert -1 <= figures["continuation"][side]["chroma_correlation"] <= 1
     assert "| codec, Q=4 levels | mel distance / PESQ-WB / STOI |" in proc.stdout
+
+
+def test_piano_examples_keep_the_speech_section(tiny_piano_run, tmp_path):
+    work, data, _ = tiny_piano_run
+    folder = tmp_path / "examples"
+    folder.mkdir()
+    (folder / "README.md").write_text("# Examples\n\n## speech\n\nspeech prompts\n")
+    subprocess.run([sys.executable, "-m", "audiolm", "train", "examples", "--work", str(work), "--data", str(data),
+                    "--out", str(folder)], check=True, capture_output=True, timeout=300)
+    wavs = sorted(folder.glob("piano-heldout-*.wav"))
+    assert len(wavs) == 3
+    text = (folder / "README.md").read_text()
+    assert "## speech\n\nspeech prompts" in text and "## piano" in text and wavs[0].name in text

@@ -103,3 +103,12 @@ def test_truncated_encoder_gives_the_same_features():
     torch.testing.assert_close(small.features(wav, 2), full.features(wav, 2))
     with pytest.raises(ValueError):
         small.features(wav, 3)
+
+
+def test_inputs_longer_than_the_position_table_are_encoded_in_chunks():
+    tok = tiny_tokenizer()  # max_seq_len 256 frames: 10.24 s
+    wav = torch.from_numpy(synthetic_voice(12.0, 16000))[None]
+    feats = tok.features(wav)
+    assert feats.shape == (1, 300, 32)
+    first, rest = wav[:, :256 * 640], wav[:, 256 * 640:]
+    assert torch.allclose(feats, torch.cat([tok.features(first), tok.features(rest)], 1))

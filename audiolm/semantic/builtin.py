@@ -66,10 +66,12 @@ class BuiltinSpeechEncoder(nn.Module):
         return self.body(x, return_layers=True)
 
     def features(self, wav: torch.Tensor, layer: int) -> torch.Tensor:
-        """Output of transformer block ``layer`` (1-based), ``(B, T, d)``."""
+        """Output of transformer block ``layer`` (1-based), ``(B, T, d)``. Inputs longer than the
+        position table (``max_seq_len`` frames) are encoded in consecutive chunks of that length."""
         if not 1 <= layer <= self.config.transformer.n_layers:
             raise ValueError(f"layer must be in [1, {self.config.transformer.n_layers}], got {layer}")
-        return self.forward(wav)[1][layer - 1]
+        chunk = self.config.transformer.max_seq_len * self.config.hop_length
+        return torch.cat([self.forward(part)[1][layer - 1] for part in torch.split(wav, chunk, dim=-1)], 1)
 
     def random_mask(self, batch: int, frames: int, generator: torch.Generator | None = None) -> torch.Tensor:
         c = self.config
