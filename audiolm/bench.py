@@ -75,7 +75,7 @@ def markdown(report: dict) -> str:
         for name, s in peer["ours"].items():
             p = peer["stages"].get(s.get("peer_stage", name))
             theirs = (f" d{p['dim']}×{p['depth']}, {p['params_m']:.1f} M | {p['tokens_per_s']:.0f} | "
-                      f"{p['ms_per_token']:.2f} | {p['wall_s'] / peer['seconds']:.3f} | {s['wall_s'] / p['wall_s']:.3f} |"
+                      f"{p['ms_per_token']:.2f} | {p['wall_s'] / peer['seconds']:.3f} | {s['wall_s'] / p['wall_s']:.2g} |"
                       if p else " — | — | — | — | — |")
             lines.append(_stage_rows({name: s})[0] + theirs)
     return "\n".join(lines)

@@ -112,7 +112,7 @@ def test_bench_shows_the_peer_side_by_side(tmp_path):
               "stages": ours, "modes": {}, "peak_memory_mb": 1.0, "peak_memory_kind": "process RSS",
               "peer": {"seconds": 2.0, "ours": ours, **peer}}
     text = markdown(report)
-    assert "| coarse | d64×2 | 200 | 5.00 | 0.500 | d64×2, 0.5 M | 100 | 10.00 | 1.000 | 0.500 |" in text
+    assert "| coarse | d64×2 | 200 | 5.00 | 0.500 | d64×2, 0.5 M | 100 | 10.00 | 1.000 | 0.5 |" in text
     assert "2 s of audio, batch 1" in text
     fake.write_text("#!/bin/sh\necho 'cannot import audiolm_pytorch' >&2\nexit 2\n")
     assert run_peer(str(fake), model, seconds=2.0) == {
