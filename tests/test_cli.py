@@ -154,3 +154,16 @@ def test_default_bundle_generates_from_the_repo_root(tmp_path):
     proc = run("generate", "--mode", "unconditional", "--seconds", 1, "--seed", 0, "--out", out, cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert len(soundfile.read(out)[0]) == 16000
+
+
+def test_piano_bundle_continues_a_piano_example(tmp_path):
+    """``--bundle checkpoints/piano`` with a held-out piano prompt from examples/."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    prompt = sorted((root / "examples").glob("piano-*.wav"))[0]
+    out = tmp_path / "piano.wav"
+    proc = run("generate", "--bundle", "checkpoints/piano", "--mode", "continuation", "--input", prompt,
+               "--seconds", 2, "--seed", 0, "--out", out, cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert len(soundfile.read(out)[0]) == len(soundfile.read(prompt)[0]) // 640 * 640 + 32000

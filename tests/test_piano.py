@@ -76,13 +76,16 @@ def test_rendered_corpus_matches_its_scores(tmp_path):
                                                                          min_seconds=8, max_seconds=12)))
     train, heldout = corpus.split("train"), corpus.split("heldout")
     assert train and len(heldout) == 2 and not {r["seed"] for r in train} & {r["seed"] for r in heldout}
-    hits = 0
+    hits, rate_ratios = 0, []
     for record in train + heldout:
         wav = corpus.audio(record)
         assert wav.ndim == 1 and np.abs(wav).max() < 1 and np.sqrt(np.mean(wav ** 2)) > 1e-3
         assert abs(len(wav) / SR - record["seconds"]) < 1e-3 and record["seconds"] >= max(record["onsets"])
         hits += estimate_key(mean_chroma(wav, SR)) == (record["tonic"], record["mode"])
+        played = wav[: int(max(record["onsets"]) * SR)]  # up to the last note-on: no reverb tail
+        rate_ratios.append(onset_rate(played, SR) / (len(record["onsets"]) / (len(played) / SR)))
     assert hits >= 0.5 * len(train + heldout)  # the audio is in the key its score says (estimator is not perfect)
+    assert 0.75 < np.mean(rate_ratios) < 1.3  # detected onsets follow the score's note-ons
 
 
 @pytest.fixture(scope="module")
