@@ -70,8 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", default=None, help="also write the figures here")
 
     r = sub.add_parser("results", help="regenerate the README's Results section from eval / bench JSON")
-    r.add_argument("--eval", nargs="*", default=["benchmarks/results/speech-eval.json"], help="eval JSON files")
-    r.add_argument("--bench", nargs="*", default=["benchmarks/results/bench-cpu.json"], help="bench JSON files")
+    r.add_argument("--eval", nargs="*", default=None,
+                   help="eval JSON files (default: benchmarks/results/*-eval.json)")
+    r.add_argument("--bench", nargs="*", default=None,
+                   help="bench JSON files (default: benchmarks/results/bench-*.json)")
     r.add_argument("--readme", default="README.md")
     r.add_argument("--check", action="store_true", help="exit 1 if the README is not up to date; change nothing")
 
@@ -232,19 +234,19 @@ def cmd_random_bundle(args):
 
 def cmd_results(args):
     from .errors import AudioLMError
-    from .results import render, update_readme
+    from .results import current_section, render, update_readme
 
-    for path in [*args.eval, *args.bench]:
+    evals = args.eval if args.eval is not None else sorted(  # speech first, then the rest by name
+        Path("benchmarks/results").glob("*-eval.json"), key=lambda p: (not p.name.startswith("speech"), p.name))
+    benches = args.bench if args.bench is not None else sorted(Path("benchmarks/results").glob("bench-*.json"))
+    for path in [*evals, *benches]:
         if not Path(path).is_file():
             raise AudioLMError(f"{path} not found: run `python -m audiolm eval --out {path}` / "
                                f"`python -m audiolm bench --json {path}` first")
-    section = render([Path(p) for p in args.eval], [Path(p) for p in args.bench])
+    section = render([Path(p) for p in evals], [Path(p) for p in benches])
     readme = Path(args.readme)
     if args.check:
-        from .results import BEGIN, END
-        text = readme.read_text()
-        current = text[text.index(BEGIN):text.index(END) + len(END)] if BEGIN in text and END in text else ""
-        if current != section:
+        if current_section(readme) != section:
             raise AudioLMError(f"{readme}'s results are out of date: run `python -m audiolm results`")
         print(f"{readme}: results up to date")
         return

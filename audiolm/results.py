@@ -46,11 +46,19 @@ def render(evals: list[Path], benches: list[Path]) -> str:
              "Generated from the JSON files in `benchmarks/results/` by `python -m audiolm results`; "
              "no figure here is typed by hand. The paper column quotes AudioLM (Borsos et al., 2022), "
              "measured on its own models and data (LibriLight, 60k h of real speech); ours are synthetic "
-             "espeak-ng voices, so the columns compare method, not data.", ""]
+             "espeak-ng voices and generated piano pieces, so the columns compare method, not data.", ""]
     parts += [eval_section(json.loads(Path(p).read_text()), str(p)) for p in evals]
     parts += [bench_section(json.loads(Path(p).read_text()), str(p)) for p in benches]
     parts.append(END)
     return "\n".join(parts)
+
+
+def current_section(readme: Path) -> str | None:
+    """The marked section of ``readme`` as it stands (markers included), or None."""
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        return None
+    return text[text.index(BEGIN):text.index(END) + len(END)]
 
 
 def update_readme(readme: Path, section: str) -> bool:
