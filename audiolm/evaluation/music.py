@@ -146,7 +146,7 @@ def markdown(results: dict) -> str:
                  f"{pct(g['same_estimated_key'])} / {pct(g['same_estimated_key_unrelated'])}",
                  f"real {pct(r['same_estimated_key'])} / {pct(r['same_estimated_key_unrelated'])} (estimator "
                  f"right on {pct(c['key_estimator_accuracy_on_prompts'])} of prompts)"))
-    rows.append((what, "onset-rate ratio continuation ÷ prompt: median; mean |log2| own / unrelated",
+    rows.append((what, "onset-rate ratio continuation ÷ prompt: median; mean abs(log2 ratio) own / unrelated",
                  f"{g['onset_rate_ratio_median']:.2f}; {g['onset_rate_abs_log2_ratio']:.2f} / "
                  f"{g['onset_rate_abs_log2_ratio_unrelated']:.2f}",
                  f"real {r['onset_rate_ratio_median']:.2f}; {r['onset_rate_abs_log2_ratio']:.2f} / "
