@@ -42,9 +42,6 @@ class BenchReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def to_markdown(self) -> str:
-        return markdown(self.to_dict())
-
 
 def _stage_rows(stages: dict) -> list[str]:
     return [f"| {name} | {s.get('size', '—')} | {s['tokens_per_s']:.0f} | {s['ms_per_token']:.2f} | {s['rtf']:.3f} |"

@@ -25,7 +25,7 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from ..serialization import config_from_dict
+from .corpus import CorpusReader
 from .pieces import generate_piece, write_midi
 
 SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
@@ -122,22 +122,7 @@ def build_piano_corpus(root: str | Path, config: PianoCorpusConfig = PianoCorpus
     return root
 
 
-class PianoCorpus:
+class PianoCorpus(CorpusReader):
     """Read access to a piano corpus folder."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        if not (self.root / "metadata.jsonl").is_file():
-            raise FileNotFoundError(f"{self.root} holds no corpus (metadata.jsonl missing): "
-                                    "build one with `python -m audiolm train corpus --recipe piano`")
-        manifest = json.loads((self.root / "corpus.json").read_text())
-        self.config = config_from_dict(PianoCorpusConfig, manifest["config"])
-        self.records = [json.loads(line) for line in open(self.root / "metadata.jsonl")]
-
-    def split(self, name: str) -> list[dict]:
-        return [r for r in self.records if r["split"] == name]
-
-    def audio(self, record: dict) -> np.ndarray:
-        wav, sr = sf.read(self.root / record["path"], dtype="float32")
-        assert sr == self.config.sample_rate
-        return wav
+    config_class = PianoCorpusConfig
+    build_command = "python -m audiolm train corpus --recipe piano"

@@ -23,7 +23,7 @@ import soundfile as sf
 import soxr
 from tqdm.auto import tqdm
 
-from ..serialization import config_from_dict
+from .corpus import CorpusReader
 from .espeak import Espeak, Voice
 from .sentences import sentences
 
@@ -141,25 +141,10 @@ def build_speech_corpus(root: str | Path, config: SpeechCorpusConfig = SpeechCor
     return root
 
 
-class SpeechCorpus:
-    """Read access to a corpus folder."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        if not (self.root / "metadata.jsonl").is_file():
-            raise FileNotFoundError(f"{self.root} holds no corpus (metadata.jsonl missing): "
-                                    "build one with `python -m audiolm.train corpus`")
-        manifest = json.loads((self.root / "corpus.json").read_text())
-        self.config = config_from_dict(SpeechCorpusConfig, manifest["config"])
-        self.records = [json.loads(line) for line in open(self.root / "metadata.jsonl")]
-
-    def split(self, name: str) -> list[dict]:
-        return [r for r in self.records if r["split"] == name]
-
-    def audio(self, record: dict) -> np.ndarray:
-        wav, sr = sf.read(self.root / record["path"], dtype="float32")
-        assert sr == self.config.sample_rate
-        return wav
+class SpeechCorpus(CorpusReader):
+    """Read access to a speech corpus folder."""
+    config_class = SpeechCorpusConfig
+    build_command = "python -m audiolm train corpus"
 
     def frame_phones(self, record: dict, frame_rate: float, num_frames: int) -> list[str]:
         """The phone sounding at the centre of each frame ('_' for silence before the first)."""

@@ -48,7 +48,9 @@ def resynthesize(model: AudioLM, wav: np.ndarray, levels: int | None = None) -> 
     return model.codec.decode(ids[:, :levels])[0].float().cpu().numpy()[: len(wav)]
 
 
-def _codec_metrics(model: AudioLM, waves: list[np.ndarray]) -> dict:
+def codec_metrics(model: AudioLM, waves: list[np.ndarray]) -> dict:
+    """PESQ-WB, STOI and mel distance of codec round trips at Q and Q' levels (and the Griffin-Lim
+    ceiling when the codec synthesises that way)."""
     out = {}
     levels = {"Q": model.config.num_quantizers, "Q'": model.config.num_coarse}
     for name, q in levels.items():
@@ -129,7 +131,7 @@ def evaluate_speech(model: AudioLM, corpus, config: SpeechEvalConfig = SpeechEva
     results["speaker_classifier_trained_on"] = "codec round trips" if config.classifier_on_resynthesis else "real audio"
 
     codec_waves = [audio(r) for s in speakers for r in test[s][:config.codec_utterances]]
-    results["codec"] = _codec_metrics(model, codec_waves)
+    results["codec"] = codec_metrics(model, codec_waves)
     results["semantic_tokens"] = semantic_metrics(model.semantic_tokenizer, corpus, enroll, test)
 
     # continuation: 3 s prompts, does the continuation keep the prompt's voice?
