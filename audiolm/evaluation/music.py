@@ -94,6 +94,9 @@ def evaluate_music(model: AudioLM, corpus, config: MusicEvalConfig = MusicEvalCo
     c_len = int(config.continuation_seconds * sr)
     chosen = [r for r in pieces if r["seconds"] >= config.prompt_offset + config.prompt_seconds
               + config.continuation_seconds][:config.prompts]
+    if not chosen:
+        raise ValueError(f"no held-out piece lasts {config.prompt_offset + config.prompt_seconds:g} s of offset and "
+                         f"prompt plus {config.continuation_seconds:g} s of continuation")
     prompt_chroma, prompt_rate, prompt_key = [], [], []
     real_chroma, real_rate, real_key = [], [], []
     gen_chroma, gen_rate, gen_key = [], [], []
