@@ -122,7 +122,7 @@ def time_stages(model: AudioLM, seconds: float, batch: int = 1, repeats: int = 1
     frames = round(seconds * c.acoustic_rate)
     sem_frames = round(seconds * c.semantic_rate)
     empty = lambda levels: torch.zeros(batch, levels, 0, dtype=torch.long, device=device)  # noqa: E731
-    geometry, stages = stage_geometry(model), {}
+    stages = {}
 
     def stage(name, fn, tokens, module=None):
         fn()  # warm-up at full length
@@ -156,7 +156,6 @@ def time_stages(model: AudioLM, seconds: float, batch: int = 1, repeats: int = 1
         stage("codec decode", lambda: model.codec.decode(all_ids), frames)
         wav = synthetic_voice(seconds, c.sample_rate)
         stage("tokenize (semantic + codec encode)", lambda: model.tokenize(wav), frames)
-    assert set(geometry) <= set(stages)
     return stages
 
 
@@ -198,17 +197,26 @@ def run_bench(model: AudioLM, seconds: float = 10.0, prompt_seconds: float = 3.0
 def autoregressive_fine_twin(model: AudioLM):
     """A randomly initialised fine stage in the paper's flattened layout, with the same transformer
     width, depth, heads and window as ``model``'s parallel one; None if the fine stage is already flat."""
-    from .stages import FlatStage, FlatStageConfig, ParallelFineStage
+    from .factory import ModelSizes, stage_configs
+    from .stages import FlatStage, ParallelFineStage
 
     if not isinstance(model.fine_stage, ParallelFineStage):
         return None
-    c, fine = model.config, model.fine_stage.config
-    transformer = replace(fine.transformer, causal=True, max_seq_len=2 + c.num_quantizers * fine.window_frames)
-    config = FlatStageConfig("fine", c.num_coarse, c.codebook_size, c.acoustic_rate, c.num_quantizers - c.num_coarse,
-                             c.codebook_size, c.acoustic_rate, c.num_coarse, fine.window_frames, transformer)
+    fine = model.fine_stage.config
+    t = fine.transformer
+    sizes = ModelSizes(d_model=t.d_model, n_layers=t.n_layers, n_heads=t.n_heads, fine_window=fine.window_frames)
+    config = stage_configs(replace(model.config, fine_layout="autoregressive"), sizes)[2]
+    config = replace(config, transformer=replace(t, causal=True, max_seq_len=config.transformer.max_seq_len))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         return FlatStage(config).to(model.device).eval()
+
+
+def side_by_side(python: str, model: AudioLM, seconds: float, batch: int = 1, repeats: int = 1, log=print) -> dict:
+    """Our stages and lucidrains' (``run_peer``), both timed at ``seconds`` of audio, one after the other."""
+    log(f"ours and lucidrains' stages at {seconds:g} s ({python}) ...")
+    ours = time_stages(model, seconds, batch, repeats, log, transformers_only=True)
+    return {"seconds": seconds, "ours": ours, **run_peer(python, model, seconds, batch, repeats)}
 
 
 def peer_interpreter(choice: str = "auto") -> tuple[str | None, str]:

@@ -174,7 +174,7 @@ def cmd_bench(args):
 
     import torch
 
-    from .bench import markdown, peer_interpreter, run_bench, run_peer
+    from .bench import markdown, peer_interpreter, run_bench, side_by_side
     from .provenance import measurement_context
 
     torch.set_num_threads(args.threads)
@@ -199,14 +199,8 @@ def cmd_bench(args):
         for batch in batches:
             report = run_bench(model, args.seconds, batch=batch, repeats=args.repeats,
                                load_seconds=None if args.random else load, log=log)
-            if peer_python:
-                from .bench import time_stages
-                log(f"ours and lucidrains' stages at {args.peer_seconds:g} s ({peer_python}) ...")
-                ours = time_stages(model, args.peer_seconds, batch, args.repeats, log, transformers_only=True)
-                report.peer = {"seconds": args.peer_seconds, "ours": ours,
-                               **run_peer(peer_python, model, args.peer_seconds, batch, args.repeats)}
-            else:
-                report.peer = {"skipped": peer_skipped}
+            report.peer = (side_by_side(peer_python, model, args.peer_seconds, batch, args.repeats, log)
+                           if peer_python else {"skipped": peer_skipped})
             runs.append(report.to_dict())
             print(markdown(runs[-1]) + "\n")
         del model

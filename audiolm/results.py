@@ -53,21 +53,28 @@ def render(evals: list[Path], benches: list[Path]) -> str:
     return "\n".join(parts)
 
 
+def _span(text: str) -> tuple[int, int] | None:
+    """Start and end of the marked section in ``text`` (markers included), or None."""
+    if BEGIN not in text or END not in text or text.index(BEGIN) > text.index(END):
+        return None
+    return text.index(BEGIN), text.index(END) + len(END)
+
+
 def current_section(readme: Path) -> str | None:
     """The marked section of ``readme`` as it stands (markers included), or None."""
     text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        return None
-    return text[text.index(BEGIN):text.index(END) + len(END)]
+    span = _span(text)
+    return text[span[0]:span[1]] if span else None
 
 
 def update_readme(readme: Path, section: str) -> bool:
     """Replace the marked section of ``readme``; True when the file changed."""
     text = readme.read_text()
-    if BEGIN not in text or END not in text or text.index(BEGIN) > text.index(END):
+    span = _span(text)
+    if span is None:
         raise ValueError(f"{readme} has no results markers; put these two lines where the section goes:\n"
                          f"{BEGIN}\n{END}")
-    new = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    new = text[:span[0]] + section + text[span[1]:]
     if new != text:
         readme.write_text(new)
     return new != text

@@ -14,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..pipeline import AudioLM
+from .report import ceiling_row, pct, speed_row, table
 from .speech import codec_metrics, continuation_rtf
 
 # Krumhansl-Kessler key profiles (probe-tone ratings), C major / C minor
@@ -124,12 +125,10 @@ def evaluate_music(model: AudioLM, corpus, config: MusicEvalConfig = MusicEvalCo
 
 
 def markdown(results: dict) -> str:
-    pct = lambda x: f"{100 * x:.1f} %"  # noqa: E731
     rows = [("what", "metric", "ours", "reference")]
     for key, codec in results["codec"].items():
         if key == "griffin_lim_ceiling":
-            rows.append(("Griffin-Lim from true magnitudes (the synthesis' ceiling)", "PESQ-WB / STOI",
-                         f"{codec['pesq_wb']:.2f} / {codec['stoi']:.3f}", "—"))
+            rows.append(ceiling_row(codec))
             continue
         rows.append((f"codec, {codec['name']}={codec['levels']} levels", "mel distance / PESQ-WB / STOI",
                      f"{codec['mel_distance']:.3f} / {codec['pesq_wb']:.2f} / {codec['stoi']:.3f}", "—"))
@@ -148,8 +147,5 @@ def markdown(results: dict) -> str:
                  f"{g['onset_rate_abs_log2_ratio_unrelated']:.2f}",
                  f"real {r['onset_rate_ratio_median']:.2f}; {r['onset_rate_abs_log2_ratio']:.2f} / "
                  f"{r['onset_rate_abs_log2_ratio_unrelated']:.2f}"))
-    sp = results["speed"]
-    rows.append((f"continuation speed ({sp['threads']} CPU threads)", "marginal RTF ((t10 s − t2 s) / 8)",
-                 f"{sp['continuation_marginal_rtf']:.3f}", "—"))
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows[1:]])
+    rows.append(speed_row(results["speed"], "—"))
+    return table(rows)

@@ -21,10 +21,16 @@ def mfcc_frames(wav: np.ndarray, config: BuiltinEncoderConfig) -> np.ndarray:
     mfcc = librosa.feature.mfcc(y=wav, sr=c.sample_rate, n_mfcc=13, n_fft=c.n_fft, hop_length=c.mel_hop,
                                 n_mels=c.n_mels)
     feats = np.concatenate([mfcc, librosa.feature.delta(mfcc), librosa.feature.delta(mfcc, order=2)]).T
-    frames = -(-len(wav) // c.hop_length)
-    need = frames * c.stack
+    return _stacked(feats, len(wav), config)
+
+
+def _stacked(feats: np.ndarray, samples: int, config: BuiltinEncoderConfig) -> np.ndarray:
+    """Mel-rate frames ``(N, D)`` of a ``samples``-long clip -> encoder frames: cut or edge-padded to
+    whole groups of ``stack``, each group averaged: ``(ceil(samples/hop), D)``."""
+    frames = -(-samples // config.hop_length)
+    need = frames * config.stack
     feats = np.pad(feats[:need], ((0, max(0, need - len(feats))), (0, 0)), mode="edge")
-    return feats.reshape(frames, c.stack, -1).mean(1).astype(np.float32)
+    return feats.reshape(frames, config.stack, -1).mean(1).astype(np.float32)
 
 
 class AlignedAudio:
@@ -47,10 +53,7 @@ def chroma_frames(wav: np.ndarray, config: BuiltinEncoderConfig) -> np.ndarray:
     """12 pitch-class energies at the mel rate, averaged over ``stack`` frames: ``(ceil(L/hop), 12)``."""
     c = config
     chroma = librosa.feature.chroma_stft(y=wav, sr=c.sample_rate, n_fft=max(c.n_fft, 2048), hop_length=c.mel_hop).T
-    frames = -(-len(wav) // c.hop_length)
-    need = frames * c.stack
-    chroma = np.pad(chroma[:need], ((0, max(0, need - len(chroma))), (0, 0)), mode="edge")
-    return chroma.reshape(frames, c.stack, -1).mean(1).astype(np.float32)
+    return _stacked(chroma, len(wav), c)
 
 
 def _standardised(feats: np.ndarray) -> np.ndarray:
