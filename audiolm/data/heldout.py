@@ -29,7 +29,7 @@ def is_heldout(path: str | Path) -> bool:
 
 
 def _heldout_below(folder: Path) -> Path | None:
-    for parent, dirs, _ in os.walk(folder, followlinks=True):
+    for parent, dirs, _ in os.walk(folder):  # links below are caught file by file (resolved)
         for name in dirs:
             if name.lower() == HELDOUT_NAME and is_heldout(Path(parent) / name):
                 return Path(parent) / name
