@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..espeak import Espeak, Voice
+from ..espeak import Espeak
 from ..speech_corpus import SpeechCorpusConfig, make_speakers
 from .synthetic import SyntheticSource
 
