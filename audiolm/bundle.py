@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from .errors import BundleError
-from .serialization import CONFIG_NAME, config_from_dict, config_to_dict
+from .serialization import CONFIG_NAME, config_from_dict, config_to_dict, read_config
 
 FORMAT_VERSION = 1
 COMPONENTS = ("codec", "semantic_tokenizer", "semantic", "coarse", "fine")
+T = TypeVar("T")
 BUNDLE_FILES = ["config.json", "README.md", "*/config.json", "*/model.safetensors"]
 
 
@@ -39,11 +41,23 @@ class BundleConfig:
         path = Path(folder) / CONFIG_NAME
         if not path.is_file():
             raise BundleError(f"{folder} is not an AudioLM bundle: {CONFIG_NAME} is missing.")
-        config = config_from_dict(cls, json.loads(path.read_text()))
+        config = load_part(path, lambda _: config_from_dict(cls, read_config(folder)))
         if config.format_version > FORMAT_VERSION:
             raise BundleError(f"bundle format {config.format_version} is newer than this library's "
                               f"({FORMAT_VERSION}); upgrade audiolm.")
         return config
+
+
+def load_part(path: Path, load: Callable[[Path], T]) -> T:
+    """``load(path)``, with any failure that is not already a ``BundleError`` (a config value of the wrong
+    type, a module that cannot be built from it...) turned into one that names ``path``."""
+    try:
+        return load(path)
+    except BundleError:
+        raise
+    except Exception as exc:
+        raise BundleError(f"Could not load {path} ({type(exc).__name__}: {exc}). Download the bundle again, "
+                          "or re-save this component with save_pretrained.") from exc
 
 
 def resolve_bundle(path_or_repo_id: str | Path, revision: str | None = None, cache_dir: str | None = None,

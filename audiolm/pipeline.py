@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,11 +11,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .audio import AudioLimits
-from .bundle import BundleConfig, resolve_bundle
+from .audio import AudioLimits, check_waveform
+from .bundle import BundleConfig, load_part, resolve_bundle
 from .codec import Codec, load_codec
-from .errors import BundleError
-from .sampling import SamplingConfig
+from .errors import BundleError, SettingsError
+from .sampling import SampleGenerators, SamplingConfig, check_seed, shorten
 from .semantic import SemanticTokenizer
 from .stages import FlatStage, ParallelFineStage, load_stage
 
@@ -66,9 +67,9 @@ class AudioLM:
                         local_files_only: bool = False) -> "AudioLM":
         folder = resolve_bundle(path_or_repo_id, revision, cache_dir, token, local_files_only)
         config = BundleConfig.load(folder)
-        return cls(config, load_codec(folder / "codec"), SemanticTokenizer.from_folder(folder / "semantic_tokenizer"),
-                   load_stage(folder / "semantic"), load_stage(folder / "coarse"), load_stage(folder / "fine"),
-                   device=device)
+        loaders = {"codec": load_codec, "semantic_tokenizer": SemanticTokenizer.from_folder, "semantic": load_stage,
+                   "coarse": load_stage, "fine": load_stage}  # each failure a BundleError naming its folder
+        return cls(config, *(load_part(folder / name, load) for name, load in loaders.items()), device=device)
 
     def save_pretrained(self, folder: str | Path, dtype: torch.dtype | None = None, model_card: str | None = None):
         folder = Path(folder)
@@ -118,7 +119,7 @@ class AudioLM:
     def unconditional(self, seconds: float, num_samples: int = 1, seed: int = 0,
                       settings: GenerationSettings = GenerationSettings(),
                       progress: Progress | None = None) -> GenerationResult:
-        self._check_seconds(seconds)
+        self._check_request(num_samples, seed, seconds)
         frames = round(seconds * self.config.acoustic_rate)
         empty_sem = torch.zeros(num_samples, 1, 0, dtype=torch.long, device=self.device)
         return self._generate(empty_sem, self._empty_acoustic(num_samples), frames, round(seconds * self.config.sample_rate),
@@ -128,8 +129,8 @@ class AudioLM:
                      settings: GenerationSettings = GenerationSettings(),
                      progress: Progress | None = None) -> GenerationResult:
         """Continue ``prompt`` by ``seconds``; the output holds the (codec-decoded) prompt first."""
-        self._check_seconds(seconds)
-        prompt = self._aligned(prompt)
+        self._check_request(num_samples, seed, seconds)
+        prompt = self._aligned(self._checked_audio(prompt, "prompt"))
         sem, acoustic = self.tokenize(prompt)
         frames = acoustic.shape[2] + round(seconds * self.config.acoustic_rate)
         samples = len(prompt) + round(seconds * self.config.sample_rate)
@@ -140,6 +141,9 @@ class AudioLM:
                             seed: int = 0, settings: GenerationSettings = GenerationSettings(),
                             progress: Progress | None = None) -> GenerationResult:
         """Keep the content (semantic ids) of ``wav``; new acoustics, or those of ``voice``."""
+        self._check_request(num_samples, seed)
+        wav = self._checked_audio(wav, "input audio")
+        voice = None if voice is None else self._checked_audio(voice, "voice prompt")
         sem, _ = self.tokenize(wav)
         frames = self.codec.num_frames(len(wav))
         prefix_sem, prefix_acoustic = sem[:, :0], self._empty_acoustic(1)
@@ -166,14 +170,24 @@ class AudioLM:
     def _empty_acoustic(self, n: int) -> torch.Tensor:
         return torch.zeros(n, self.config.num_quantizers, 0, dtype=torch.long, device=self.device)
 
-    def _check_seconds(self, seconds: float) -> None:
-        if not 0 < seconds <= self.limits.max_seconds:
-            raise ValueError(f"seconds must be in (0, {self.limits.max_seconds:g}], got {seconds}")
+    def _check_request(self, num_samples: int, seed: int, seconds: float | None = None) -> None:
+        """The library's inputs checked like a file's: ``SettingsError`` says which and what range."""
+        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 1:
+            raise SettingsError(f"num_samples must be a whole number >= 1, got {shorten(num_samples)}.")
+        check_seed(seed)
+        shortest = self.alignment_samples / self.config.sample_rate  # one semantic + acoustic frame
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, numbers.Real)
+                                    or not shortest <= seconds <= self.limits.max_seconds):
+            raise SettingsError(f"seconds must be between {shortest:g} (one frame) and {self.limits.max_seconds:g}, "
+                                f"got {shorten(seconds)}.")
+
+    def _checked_audio(self, wav, what: str) -> np.ndarray:
+        return check_waveform(wav, what, self.config.sample_rate, min_samples=self.alignment_samples)
 
     def _generate(self, sem, acoustic_prefix, frames, samples, prompt_samples, seed, settings, progress,
                   generate_semantic: bool) -> GenerationResult:
         """Semantic (optional) -> coarse -> fine -> decode, continuing the given prefixes."""
-        generator = torch.Generator(self.device).manual_seed(seed)
+        generator = SampleGenerators(seed, sem.shape[0], self.device)
         report = (lambda name: (lambda done, total: progress(name, done / max(total, 1)))) if progress else \
             (lambda name: None)
         Qc = self.config.num_coarse
@@ -185,7 +199,8 @@ class AudioLM:
                                             report("coarse"))
         fine = self.generate_fine(coarse, acoustic_prefix[:, Qc:], settings.fine, generator, report("fine"))
         ids = torch.cat([coarse, fine], 1)
-        audio = self.codec.decode(ids).float().cpu().numpy()
+        # one sample at a time: a batched decode differs in the last bits with the batch size
+        audio = torch.cat([self.codec.decode(row[None]) for row in ids]).float().cpu().numpy()
         if samples is not None:
             audio = audio[:, :samples]
         if progress:

@@ -1,9 +1,73 @@
-"""Temperature / top-k / top-p sampling with an explicit ``torch.Generator`` (no global seed)."""
+"""Temperature / top-k / top-p sampling with an explicit ``torch.Generator`` (no global seed), the seed
+range, and per-sample generators (sample i of a seed is the same whatever the number of samples)."""
 from __future__ import annotations
 
+import math
+import numbers
+import re
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from .errors import SettingsError
+
+SEED_MAX = 2 ** 32 - 1  # seeds are whole numbers in [0, SEED_MAX]
+SEED_RANGE = f"a whole number from 0 to {SEED_MAX}"
+
+
+def shorten(value, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters: error messages never echo a huge input back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int, or a ``SettingsError`` that states the range."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= SEED_MAX:
+        raise SettingsError(f"seed must be {SEED_RANGE}, got {shorten(seed)}.")
+    return int(seed)
+
+
+def parse_seed(text: str) -> int:
+    """A seed typed by a user: ASCII digits only (no sign, ``_``, spaces inside or other scripts' digits)."""
+    text = str(text).strip()
+    if not re.fullmatch(r"[0-9]+", text) or len(text) > len(str(SEED_MAX)) or int(text) > SEED_MAX:
+        raise SettingsError(f"Seed must be {SEED_RANGE}, not {shorten(text)}.")
+    return int(text)
+
+
+def sample_seed(seed: int, index: int) -> int:
+    """The seed of sample ``index`` of a batch seeded with ``seed``: ``seed`` itself for sample 0, a hash of
+    (seed, index) in the seed range for the others. Generating with that seed alone gives the same sample."""
+    if index == 0:
+        return seed
+    return int(np.random.SeedSequence(seed, spawn_key=(index,)).generate_state(1, np.uint32)[0])
+
+
+class SampleGenerators:
+    """One ``torch.Generator`` per sample of a batch. ``sample`` draws each sample's rows from its own
+    generator, seeded by ``sample_seed(seed, i)`` alone, so sample i comes out the same whatever the
+    number of samples, and the same as sample 0 of ``sample_seed(seed, i)`` (sample 0's generator is a
+    single ``torch.Generator().manual_seed(seed)``, as before per-sample generators)."""
+
+    def __init__(self, seed: int, num_samples: int, device: str | torch.device = "cpu"):
+        self.generators = [torch.Generator(device).manual_seed(sample_seed(check_seed(seed), i))
+                           for i in range(num_samples)]
+
+    def rand(self, rows: int, device: torch.device) -> torch.Tensor:
+        """``(rows, 1)`` uniforms; rows are batch-major, ``rows / num_samples`` per sample."""
+        per, left = divmod(rows, len(self.generators))
+        if left:
+            raise ValueError(f"{rows} rows do not split into {len(self.generators)} samples")
+        return torch.cat([torch.rand(per, 1, generator=g, device=device) for g in self.generators])
+
+
+def _number(name: str, value, integer: bool = False):
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite {'whole ' if integer else ''}number, got {shorten(value)}.")
+    return value
 
 
 @dataclass
@@ -13,15 +77,22 @@ class SamplingConfig:
     top_p: float | None = None
 
     def __post_init__(self):
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1 or None, got {self.top_k}")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if _number("temperature", self.temperature) < 0:
+            raise SettingsError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}.")
+        if self.top_k is not None and _number("top_k", self.top_k, integer=True) < 1:
+            raise SettingsError(f"top_k must be >= 1, or None (off), got {self.top_k}.")
+        if self.top_p is not None and not 0 < _number("top_p", self.top_p) <= 1:
+            raise SettingsError(f"top_p must be in (0, 1], or None (off), got {self.top_p}.")
 
 
-def sample(logits: torch.Tensor, config: SamplingConfig, generator: torch.Generator | None = None) -> torch.Tensor:
+def _uniform(generator: torch.Generator | SampleGenerators | None, rows: int, device) -> torch.Tensor:
+    if isinstance(generator, SampleGenerators):
+        return generator.rand(rows, device)
+    return torch.rand(rows, 1, generator=generator, device=device)
+
+
+def sample(logits: torch.Tensor, config: SamplingConfig,
+           generator: torch.Generator | SampleGenerators | None = None) -> torch.Tensor:
     """``logits (..., V)`` -> sampled indices ``(...)``."""
     shape = logits.shape[:-1]
     logits = logits.reshape(-1, logits.shape[-1]).float()
@@ -38,5 +109,5 @@ def sample(logits: torch.Tensor, config: SamplingConfig, generator: torch.Genera
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
     # inverse-CDF sampling: a few cheap kernels (torch.multinomial costs ~0.1 ms per call on CPU)
     cdf = logits.softmax(-1).cumsum(-1)
-    u = torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device) * cdf[:, -1:]
+    u = _uniform(generator, cdf.shape[0], cdf.device) * cdf[:, -1:]
     return torch.searchsorted(cdf, u).clamp_(max=cdf.shape[-1] - 1).reshape(shape)

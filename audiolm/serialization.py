@@ -7,6 +7,7 @@ import typing
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import BundleError
@@ -87,23 +88,47 @@ def save_module(module: torch.nn.Module, config, folder: str | Path, type_name: 
     return folder
 
 
+REDOWNLOAD = "Download the bundle again (or re-save this component with save_pretrained)."
+
+
 def read_config(folder: str | Path) -> dict:
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
         raise BundleError(f"Missing {path}. A bundle component needs config.json and model.safetensors.")
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON ({exc}). {REDOWNLOAD}") from exc
+    if not isinstance(data, dict):
+        raise BundleError(f"{path} must hold a JSON object, not {type(data).__name__}. {REDOWNLOAD}")
+    return data
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, or a ``BundleError`` naming it (truncated, corrupt, missing)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(f"Missing weights {path}. {REDOWNLOAD}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise BundleError(f"{path} is not a readable safetensors file ({exc}): it is truncated or corrupt. "
+                          f"{REDOWNLOAD}") from exc
 
 
 def load_weights(module: torch.nn.Module, folder: str | Path) -> torch.nn.Module:
     """Load ``model.safetensors`` into ``module`` (cast to the module's dtype), strictly."""
     path = Path(folder) / WEIGHTS_NAME
-    if not path.is_file():
-        raise BundleError(f"Missing weights {path}.")
-    state = decode_state(load_file(str(path)))
+    state = decode_state(read_weights(path))
     own = module.state_dict()
     state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
+    wrong = [f"{k} is {tuple(v.shape)} in the file but {tuple(own[k].shape)} in the model"
+             for k, v in state.items() if k in own and v.shape != own[k].shape]
+    if wrong:
+        raise BundleError(f"Weights in {path} do not fit the model {Path(folder) / CONFIG_NAME} describes: "
+                          f"{'; '.join(wrong[:3])}. The two files come from different models: {REDOWNLOAD}")
     missing, unexpected = module.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise BundleError(f"Weights in {path} do not match the config: missing {missing[:5]}, "
-                          f"unexpected {unexpected[:5]}.")
+                          f"unexpected {unexpected[:5]}. {REDOWNLOAD}")
     return module

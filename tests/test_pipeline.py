@@ -4,8 +4,9 @@ import torch
 
 from audiolm import AudioLM
 from audiolm.bench import synthetic_voice
-from audiolm.errors import BundleError
+from audiolm.errors import AudioInputError, BundleError, SettingsError
 from audiolm.factory import random_audiolm, tiny_bundle_config
+from audiolm.sampling import sample_seed
 from audiolm.stages import FlatStage
 
 
@@ -134,3 +135,108 @@ def test_random_bundles_are_seeded_without_touching_the_global_rng():
     c = random_audiolm(tiny_bundle_config(), "tiny", seed=6)
     weight = lambda m: m.coarse_stage.lm.head.weight  # noqa: E731
     assert torch.equal(weight(a), weight(b)) and not torch.equal(weight(a), weight(c))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(num_samples=0), "num_samples must be a whole number >= 1, got 0"),
+    (dict(num_samples=-2), "num_samples must be"),
+    (dict(num_samples=1.5), "num_samples must be"),
+    (dict(seed=None), "seed must be a whole number from 0 to 4294967295, got None"),
+    (dict(seed=1.5), "seed must be"),
+    (dict(seed=-1), "seed must be"),
+    (dict(seed=2 ** 64), "seed must be"),
+    (dict(seed="3"), "seed must be"),
+    (dict(seconds=0.01), r"seconds must be between 0.04 \(one frame\) and 30, got 0.01"),
+    (dict(seconds=float("nan")), "seconds must be between"),
+    (dict(seconds=float("inf")), "seconds must be between"),
+    (dict(seconds="5"), "seconds must be between"),
+])
+@pytest.mark.parametrize("mode", ["unconditional", "continuation", "acoustic_generation"])
+def test_library_settings_are_validated(tiny_model, mode, kwargs, match):
+    if "seconds" in kwargs and mode == "acoustic_generation":
+        pytest.skip("acoustic generation keeps the input's length")
+    call = {"unconditional": lambda **kw: tiny_model.unconditional(kw.pop("seconds", 0.5), **kw),
+            "continuation": lambda **kw: tiny_model.continuation(synthetic_voice(0.5, 16000), kw.pop("seconds", 0.5),
+                                                                 **kw),
+            "acoustic_generation": lambda **kw: tiny_model.acoustic_generation(synthetic_voice(0.5, 16000), **kw)}[mode]
+    with pytest.raises(SettingsError, match=match):
+        call(**kwargs)
+
+
+def nan_wav():
+    wav = synthetic_voice(0.5, 16000)
+    wav[10] = np.nan
+    return wav
+
+
+@pytest.mark.parametrize("wav,match", [
+    (synthetic_voice(0.5, 16000)[:600], "The prompt is 600 samples long; at least 640 \\(40 ms at 16000 Hz\\)"),
+    (nan_wav(), "The prompt contains NaN"),
+    ((synthetic_voice(0.5, 16000) * 32767).astype(np.int16), "The prompt is a int16 array; pass float samples"),
+    (np.stack([synthetic_voice(0.5, 16000)] * 2), "The prompt must be mono"),
+    (synthetic_voice(0.5, 16000) * 32767, "The prompt has samples beyond \\[-1, 1\\]"),
+])
+def test_library_audio_arrays_are_validated(tiny_model, wav, match):
+    with pytest.raises(AudioInputError, match=match):
+        tiny_model.continuation(wav, 0.5)
+
+
+def test_acoustic_generation_names_the_bad_array(tiny_model):
+    good = synthetic_voice(0.5, 16000)
+    with pytest.raises(AudioInputError, match="The input audio contains NaN"):
+        tiny_model.acoustic_generation(nan_wav(), good)
+    with pytest.raises(AudioInputError, match="The voice prompt is 100 samples long"):
+        tiny_model.acoustic_generation(good, good[:100])
+    assert tiny_model.unconditional(0.04).audio.shape == (1, 640)  # one frame is enough
+
+
+@pytest.mark.parametrize("mode", ["unconditional", "continuation", "acoustic_generation"])
+def test_sample_i_of_a_seed_is_the_same_whatever_the_number_of_samples(model, mode):
+    """Users pick the sample they liked and regenerate it alone: with N=1 and its own seed."""
+    prompt = synthetic_voice(0.6, 16000)
+    run = {"unconditional": lambda n, seed: model.unconditional(0.6, num_samples=n, seed=seed),
+           "continuation": lambda n, seed: model.continuation(prompt, 0.4, num_samples=n, seed=seed),
+           "acoustic_generation": lambda n, seed: model.acoustic_generation(prompt, num_samples=n, seed=seed)}[mode]
+    one, two, three = run(1, 9), run(2, 9), run(3, 9)
+    assert np.array_equal(one.audio[0], three.audio[0]) and np.array_equal(two.audio[1], three.audio[1])
+    assert torch.equal(one.acoustic_ids[0], three.acoustic_ids[0])
+    alone = run(1, sample_seed(9, 2))
+    assert np.array_equal(alone.audio[0], three.audio[2]) and torch.equal(alone.acoustic_ids[0], three.acoustic_ids[2])
+    assert not np.array_equal(three.audio[1], three.audio[2])
+
+
+def broken_copy(tmp_path, model, name, breaks):
+    folder = tmp_path / name
+    model.save_pretrained(folder)
+    breaks(folder)
+    return folder
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def widen(path):
+    import json
+
+    config = json.loads(path.read_text())
+    config["transformer"]["d_model"] *= 2
+    path.write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("breaks,file,match", [
+    (lambda f: truncate(f / "coarse" / "model.safetensors"), "coarse/model.safetensors",
+     "is not a readable safetensors file .*truncated or corrupt. Download the bundle again"),
+    (lambda f: (f / "fine" / "config.json").write_text('{"type": "flat",'), "fine/config.json",
+     "is not valid JSON .*Download the bundle again"),
+    (lambda f: (f / "config.json").write_text("[1, 2]"), "config.json", "must hold a JSON object"),
+    (lambda f: widen(f / "coarse" / "config.json"), "coarse/model.safetensors",
+     r"do not fit the model .*coarse/config.json describes: .* is \(\d+, 32\) in the file but \(\d+, 64\)"),
+    (lambda f: (f / "codec" / "config.json").write_text('{"type": "neural", "dim": "wide"}'), "codec",
+     "Could not load .*codec \\(TypeError"),
+])
+def test_broken_bundles_are_bundle_errors_naming_the_file(tmp_path, tiny_model, breaks, file, match):
+    folder = broken_copy(tmp_path, tiny_model, "broken", breaks)
+    with pytest.raises(BundleError, match=match) as err:
+        AudioLM.from_pretrained(folder)
+    assert str(folder / file) in str(err.value)

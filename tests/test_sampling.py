@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from audiolm.sampling import SamplingConfig, sample
+from audiolm.errors import SettingsError
+from audiolm.sampling import SEED_MAX, SampleGenerators, SamplingConfig, parse_seed, sample, sample_seed
 
 
 def test_greedy_is_argmax():
@@ -37,3 +38,40 @@ def test_generator_determinism():
 def test_invalid_settings(kwargs):
     with pytest.raises(ValueError):
         SamplingConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(temperature=float("nan")), "temperature must be a finite number"),
+    (dict(temperature=float("inf")), "temperature must be a finite number"),
+    (dict(temperature="0.6"), "temperature must be a finite number"),
+    (dict(top_p=float("nan")), "top_p must be a finite number"),
+    (dict(top_p=float("inf")), "top_p must be a finite number"),
+    (dict(top_k=2.5), "top_k must be a finite whole number"),
+    (dict(top_k=float("nan")), "top_k must be a finite whole number"),
+])
+def test_non_finite_or_non_numeric_settings_are_refused(kwargs, match):
+    """NaN passed every comparison and sampled the last id every time; now one clear library error."""
+    with pytest.raises(SettingsError, match=match):
+        SamplingConfig(**kwargs)
+
+
+@pytest.mark.parametrize("text", ["٣", "1_000", "-1", "+1", "1.5", "0x10", "", " 1 2", str(SEED_MAX + 1), "9" * 5000])
+def test_seed_text_is_ascii_digits_in_range(text):
+    with pytest.raises(SettingsError, match=f"from 0 to {SEED_MAX}") as err:
+        parse_seed(text)
+    assert len(str(err.value)) < 120  # a 5,000-digit seed is not echoed back whole
+
+
+def test_seed_text_accepted():
+    assert parse_seed(" 42 ") == 42 and parse_seed(str(SEED_MAX)) == SEED_MAX and parse_seed("0") == 0
+
+
+def test_sample_generators_keep_each_sample_on_its_own_stream():
+    logits = torch.randn(1, 50).expand(4, -1)  # rows: 4 samples x 1
+    single = [sample(logits[:1], SamplingConfig(), SampleGenerators(sample_seed(7, i), 1)) for i in range(4)]
+    batch = sample(logits, SamplingConfig(), SampleGenerators(7, 4))
+    assert torch.equal(batch, torch.cat(single))  # sample i of seed 7 = sample 0 of sample_seed(7, i)
+    # sample 0's stream is the plain generator's: figures measured before per-sample streams do not move
+    assert torch.equal(SampleGenerators(7, 1).rand(5, "cpu"), torch.rand(5, 1, generator=torch.Generator().manual_seed(7)))
+    assert len({sample_seed(7, i) for i in range(100)}) == 100 and all(0 <= sample_seed(7, i) <= SEED_MAX
+                                                                     for i in range(100))
