@@ -12,6 +12,17 @@ from pathlib import Path
 DEFAULT_BUNDLE = "checkpoints/speech"
 
 
+def seed_arg(text: str) -> int:
+    """``--seed``: the library's seed range, refused by argparse (usage, exit 2) otherwise."""
+    from .errors import SettingsError
+    from .sampling import parse_seed
+
+    try:
+        return parse_seed(text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m audiolm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -27,19 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--input", help="input recording (acoustic) or prompt (continuation)")
     g.add_argument("--voice", help="voice prompt for acoustic generation (speaker conversion)")
     g.add_argument("--seconds", type=float, default=5.0, help="seconds of new audio")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=seed_arg, default=0, help="0 to 4294967295; sample i of a seed is the same "
+                                                          "whatever --num-samples")
     g.add_argument("--num-samples", type=int, default=1, help="N outputs: OUT, or OUT-0 ... OUT-(N-1)")
     g.add_argument("--temperature", type=float, nargs=3, metavar=("SEMANTIC", "COARSE", "FINE"),
                    default=(0.6, 0.8, 0.6))
     g.add_argument("--top-k", type=int, default=None)
     g.add_argument("--top-p", type=float, default=None)
-    g.add_argument("--out", required=True)
+    g.add_argument("--out", required=True, help="wav, flac, ogg, mp3 or aiff (by its suffix)")
 
     r = sub.add_parser("resynthesize", help="codec round trip: encode then decode")
     common(r)
     r.add_argument("--input", required=True)
     r.add_argument("--levels", type=int, default=None, help="decode from the first N levels only")
-    r.add_argument("--out", required=True)
+    r.add_argument("--out", required=True, help="wav, flac, ogg, mp3 or aiff (by its suffix)")
 
     t = sub.add_parser("tokenize", help="write semantic and acoustic ids as safetensors")
     common(t)
@@ -91,10 +103,26 @@ def load_model(args):
     return AudioLM.from_pretrained(args.bundle, revision=args.revision, device=args.device)
 
 
-def load_input(model, path):
-    from .audio import load_audio
+def check_out(path) -> Path:
+    """``--out`` checked before any work (a bad one used to throw a finished generation away)."""
+    from .audio import check_output_path
+    from .errors import AudioInputError, SettingsError
 
-    return load_audio(path, model.config.sample_rate, model.limits)
+    try:
+        return check_output_path(path)
+    except AudioInputError as exc:
+        raise SettingsError(f"--out: {exc}") from exc
+
+
+def load_input(model, path, flag: str = "--input"):
+    """``load_audio`` with the flag named in its errors (which of --input / --voice is at fault)."""
+    from .audio import load_audio
+    from .errors import AudioInputError
+
+    try:
+        return load_audio(path, model.config.sample_rate, model.limits)
+    except AudioInputError as exc:
+        raise AudioInputError(f"{flag}: {exc}") from exc
 
 
 def tqdm_progress():
@@ -116,42 +144,49 @@ def tqdm_progress():
 
 def cmd_generate(args):
     from .audio import save_audio
+    from .errors import SettingsError
     from .pipeline import GenerationSettings
-    from .sampling import SamplingConfig
+    from .sampling import SamplingConfig, sample_seed
 
-    model = load_model(args)
+    # everything that can be checked before generating is: a bad setting or --out loses no work
     settings = GenerationSettings(*(SamplingConfig(t, args.top_k, args.top_p) for t in args.temperature))
+    if args.mode != "unconditional" and not args.input:
+        raise SettingsError(f"--mode {args.mode} needs --input")
+    out = Path(args.out)
+    paths = [out] if args.num_samples == 1 else [out.with_name(f"{out.stem}-{i}{out.suffix}")
+                                                 for i in range(max(args.num_samples, 0))]
+    for path in paths or [out]:
+        check_out(path)
+    model = load_model(args)
     kwargs = dict(num_samples=args.num_samples, seed=args.seed, settings=settings, progress=tqdm_progress())
     if args.mode == "unconditional":
         result = model.unconditional(args.seconds, **kwargs)
     else:
-        if not args.input:
-            raise SystemExit(f"--mode {args.mode} needs --input")
         wav = load_input(model, args.input)
         if args.mode == "acoustic":
-            voice = load_input(model, args.voice) if args.voice else None
+            voice = load_input(model, args.voice, "--voice") if args.voice else None
             result = model.acoustic_generation(wav, voice, **kwargs)
         else:
             result = model.continuation(wav, args.seconds, **kwargs)
-    out = Path(args.out)
-    paths = [out] if len(result.audio) == 1 else [out.with_name(f"{out.stem}-{i}{out.suffix}")
-                                                   for i in range(len(result.audio))]
-    for path, audio in zip(paths, result.audio):
-        save_audio(path, audio, result.sample_rate)
-        print(f"wrote {path} ({len(audio) / result.sample_rate:.2f} s, seed {result.seed})")
+    for i, (path, audio) in enumerate(zip(paths, result.audio)):
+        save_audio(path, audio, result.sample_rate)  # sample i alone: --seed sample_seed(seed, i)
+        print(f"wrote {path} ({len(audio) / result.sample_rate:.2f} s, seed {sample_seed(result.seed, i)})")
 
 
 def cmd_resynthesize(args):
     import torch
 
     from .audio import save_audio
+    from .errors import SettingsError
 
+    check_out(args.out)
     model = load_model(args)
+    levels = model.config.num_quantizers if args.levels is None else args.levels
+    if not 1 <= levels <= model.config.num_quantizers:
+        raise SettingsError(f"--levels must be between 1 and {model.config.num_quantizers} "
+                            f"(this bundle's codec levels), got {args.levels}")
     wav = load_input(model, args.input)
     ids = model.codec.encode(torch.from_numpy(wav)[None].to(model.device))
-    levels = args.levels or ids.shape[1]
-    if not 1 <= levels <= ids.shape[1]:
-        raise SystemExit(f"--levels must be in [1, {ids.shape[1]}]")
     audio = model.codec.decode(ids[:, :levels])[0, :len(wav)].float().cpu().numpy()
     save_audio(args.out, audio, model.config.sample_rate)
     print(f"wrote {args.out} ({levels} of {ids.shape[1]} levels)")
@@ -256,7 +291,9 @@ COMMANDS = {"generate": cmd_generate, "resynthesize": cmd_resynthesize, "tokeniz
 
 
 def main(argv=None) -> int:
-    from .errors import AudioLMError
+    """Exit 0; 2 for a bad argument (as argparse's own usage errors); 1 for an input or bundle that cannot
+    be used. Either way one ``error: ...`` line, never a traceback."""
+    from .errors import AudioLMError, SettingsError
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "train":  # the recipe has its own options
@@ -268,7 +305,13 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except AudioLMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # a bad argument the library caught with a plain ValueError
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0

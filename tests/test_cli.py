@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile
 from safetensors.torch import load_file
@@ -67,7 +68,7 @@ def test_bad_input_is_a_one_line_error(bundle, tmp_path):
     bad.write_bytes(b"not audio at all")
     proc = run("generate", "--mode", "acoustic", "--input", bad, "--out", tmp_path / "o.wav", "--bundle", bundle)
     assert proc.returncode == 1
-    assert proc.stderr.startswith("error: Could not decode") and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: --input: Could not decode") and "Traceback" not in proc.stderr
     proc = run("generate", "--mode", "unconditional", "--out", tmp_path / "o.wav", "--bundle", tmp_path / "nowhere")
     assert proc.returncode == 1 and "error:" in proc.stderr
 
@@ -167,3 +168,94 @@ def test_piano_bundle_continues_a_piano_example(tmp_path):
                "--seconds", 2, "--seed", 0, "--out", out, cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert len(soundfile.read(out)[0]) == len(soundfile.read(prompt)[0]) // 640 * 640 + 32000
+
+
+def one_error_line(proc, code, start):
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr.startswith(start) and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, \
+        proc.stderr
+
+
+@pytest.mark.parametrize("args,start", [
+    (["--seconds", -5], "error: seconds must be between 0.04 (one frame) and 30, got -5.0"),
+    (["--temperature", "nan", "nan", "nan"], "error: temperature must be a finite number, got nan"),
+    (["--top-p", "inf"], "error: top_p must be a finite number, got inf"),
+    (["--num-samples", 0], "error: num_samples must be a whole number >= 1, got 0"),
+    (["--mode", "continuation"], "error: --mode continuation needs --input"),
+])
+def test_bad_settings_are_one_error_line_and_exit_2(bundle, tmp_path, args, start):
+    argv = ["generate", "--mode", "unconditional", "--out", tmp_path / "o.wav", "--bundle", bundle, *args]
+    one_error_line(run(*argv), 2, start)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("seed", ["18446744073709551616", "4294967296", "-1", "1_000", "٣", "9" * 5000])
+def test_seed_range_is_enforced_by_the_parser(bundle, tmp_path, seed):
+    proc = run("generate", "--mode", "unconditional", "--out", tmp_path / "o.wav", "--bundle", bundle, "--seed", seed)
+    assert proc.returncode == 2 and "--seed: Seed must be a whole number from 0 to 4294967295" in proc.stderr
+    assert "Overflow" not in proc.stderr and len(proc.stderr) < 1000
+
+
+@pytest.mark.parametrize("levels", [0, 5, -1])
+def test_resynthesize_levels_out_of_range(bundle, prompt, tmp_path, levels):
+    """--levels 0 used to mean 'all 4 levels' silently."""
+    proc = run("resynthesize", "--input", prompt, "--out", tmp_path / "r.wav", "--levels", levels, "--bundle", bundle)
+    one_error_line(proc, 2, f"error: --levels must be between 1 and 4 (this bundle's codec levels), got {levels}")
+
+
+@pytest.mark.parametrize("out,message", [
+    (".", " is a folder; give a file name such as "),
+    ("noext", "Cannot write 'noext': give the output one of the suffixes .wav, .flac, .ogg, .mp3, .aiff"),
+    ("out.xyz", "Cannot write 'out.xyz'"),
+    ("file.wav/out.wav", "file.wav is not a writable folder"),
+])
+def test_bad_out_is_refused_before_generating(bundle, tmp_path, out, message):
+    """Checked first: no 30 s generation is thrown away (no progress bar was shown, nothing written)."""
+    (tmp_path / "file.wav").write_bytes(b"x")
+    proc = run("generate", "--mode", "unconditional", "--seconds", 30, "--out", tmp_path / out, "--bundle", bundle)
+    one_error_line(proc, 2, "error: --out: ")
+    assert message in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.wav"]
+
+
+@pytest.mark.parametrize("suffix,subtype", [(".mp3", "MPEG_LAYER_III"), (".flac", "PCM_16"), (".ogg", "VORBIS")])
+def test_other_output_formats(bundle, tmp_path, suffix, subtype):
+    out = tmp_path / f"u{suffix}"
+    proc = run("generate", "--mode", "unconditional", "--seconds", 1, "--out", out, "--bundle", bundle)
+    assert proc.returncode == 0, proc.stderr
+    assert soundfile.info(out).subtype == subtype and abs(soundfile.info(out).frames - 16000) < 2000
+
+
+def test_each_sample_can_be_regenerated_alone_with_its_seed(bundle, prompt, tmp_path):
+    proc = run("generate", "--mode", "continuation", "--input", prompt, "--seconds", 0.5, "--seed", 3,
+               "--num-samples", 3, "--out", tmp_path / "c.wav", "--bundle", bundle)
+    assert proc.returncode == 0, proc.stderr
+    seeds = [int(line.rsplit("seed ", 1)[1].rstrip(")")) for line in proc.stdout.splitlines()]
+    assert seeds[0] == 3 and len(set(seeds)) == 3
+    proc = run("generate", "--mode", "continuation", "--input", prompt, "--seconds", 0.5, "--seed", seeds[2],
+               "--out", tmp_path / "alone.wav", "--bundle", bundle)
+    assert proc.returncode == 0, proc.stderr
+    assert np.array_equal(soundfile.read(tmp_path / "alone.wav")[0], soundfile.read(tmp_path / "c-2.wav")[0])
+
+
+def test_the_faulty_input_is_named(bundle, prompt, tmp_path):
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros(16000), 16000)
+    proc = run("generate", "--mode", "acoustic", "--input", prompt, "--voice", silent, "--out", tmp_path / "o.wav",
+               "--bundle", bundle)
+    one_error_line(proc, 1, "error: --voice: The audio is silent")
+    proc = run("generate", "--mode", "acoustic", "--input", silent, "--voice", prompt, "--out", tmp_path / "o.wav",
+               "--bundle", bundle)
+    one_error_line(proc, 1, "error: --input: The audio is silent")
+
+
+def test_broken_bundle_is_one_line_naming_the_file(bundle, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle, broken)
+    weights = broken / "fine" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    proc = run("generate", "--mode", "unconditional", "--out", tmp_path / "o.wav", "--bundle", broken)
+    one_error_line(proc, 1, f"error: {weights} is not a readable safetensors file")
+    assert "Download the bundle again" in proc.stderr
