@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -17,8 +18,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--prompts", type=int, default=None,
                    help="continuation prompts: per held-out speaker (speech, default 4) or pieces (piano, default 24)")
+    p.add_argument("--real-voices", default=None, metavar="DIR",
+                   help="real held-out readers, DIR/SPEAKER/*.flac (speech; default: LibriSpeech test-other in "
+                   "../shared/data when present)")
+    p.add_argument("--quick", action="store_true",
+                   help="a small subset in a few minutes, to check a training run while it goes (the full run "
+                   "stays the reference)")
     p.add_argument("--seed", type=int, default=0)
     return p
+
+
+def judges():
+    """The independent judges that are installed, and why the others are skipped."""
+    from .mos import MOSPredictor
+    from .similarity import SpeakerEmbedder
+    from .speaker_figures import Judges
+    embedder_skipped, mos_skipped = SpeakerEmbedder.unavailable(), MOSPredictor.unavailable()
+    return Judges(embedder=None if embedder_skipped else SpeakerEmbedder(), embedder_skipped=embedder_skipped,
+                  mos=None if mos_skipped else MOSPredictor(), mos_skipped=mos_skipped)
 
 
 def main(argv=None) -> int:
@@ -35,14 +52,21 @@ def main(argv=None) -> int:
     if domain == "piano":
         from ..data.piano_corpus import PianoCorpus
         from .music import MusicEvalConfig, evaluate_music
-        config = MusicEvalConfig(seed=args.seed, **({"prompts": args.prompts} if args.prompts else {}))
+        config = MusicEvalConfig(seed=args.seed)
+        config = config.quick() if args.quick else config
+        config = replace(config, prompts=args.prompts) if args.prompts else config
         results = evaluate_music(model, PianoCorpus(data), config)
     else:
+        from ..data.heldout import default_heldout_dir
         from ..data.speech_corpus import SpeechCorpus
         from .speech import SpeechEvalConfig, evaluate_speech
-        config = SpeechEvalConfig(seed=args.seed, **({"prompts": args.prompts} if args.prompts else {}))
-        results = evaluate_speech(model, SpeechCorpus(data), config)
+        config = SpeechEvalConfig(seed=args.seed)
+        config = config.quick() if args.quick else config
+        config = replace(config, prompts=args.prompts) if args.prompts else config
+        results = evaluate_speech(model, SpeechCorpus(data), config, real_root=args.real_voices or default_heldout_dir(),
+                                  judges=judges())
     results["bundle"] = str(args.bundle)
+    results["quick"] = args.quick
     results["context"] = context
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -7,14 +7,14 @@ pieces' continuations: what no memory of the prompt gives).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import librosa
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..pipeline import AudioLM
-from .report import ceiling_row, pct, speed_row, table
+from .report import ceiling_row, codec_table, pct, speed_row, table
 from .speech import codec_metrics, continuation_rtf
 
 # Krumhansl-Kessler key profiles (probe-tone ratings), C major / C minor
@@ -31,6 +31,10 @@ class MusicEvalConfig:
     prompt_seconds: float = 4.0
     continuation_seconds: float = 6.0
     seed: int = 0
+
+    def quick(self) -> "MusicEvalConfig":
+        """A small subset (minutes, not the reference figures)."""
+        return replace(self, codec_pieces=4, prompts=4)
 
 
 def mean_chroma(wav: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -90,7 +94,8 @@ def evaluate_music(model: AudioLM, corpus, config: MusicEvalConfig = MusicEvalCo
     results: dict = {"kind": "piano", "config": asdict(config), "heldout_pieces": len(pieces)}
 
     waves = [corpus.audio(r)[: int(config.codec_seconds * sr)] for r in pieces[:config.codec_pieces]]
-    results["codec"] = codec_metrics(model, waves)
+    results["codec"], rows = codec_metrics(model, waves)
+    results["codec_side_by_side"] = {"piano": rows}
 
     start, p_len = int(config.prompt_offset * sr), int(config.prompt_seconds * sr)
     c_len = int(config.continuation_seconds * sr)
@@ -149,4 +154,4 @@ def markdown(results: dict) -> str:
                  f"real {r['onset_rate_ratio_median']:.2f}; {r['onset_rate_abs_log2_ratio']:.2f} / "
                  f"{r['onset_rate_abs_log2_ratio_unrelated']:.2f}"))
     rows.append(speed_row(results["speed"], "—"))
-    return table(rows)
+    return table(rows) + "\n\n" + codec_table(results.get("codec_side_by_side", {}))

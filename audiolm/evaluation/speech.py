@@ -6,17 +6,22 @@ supplies the test material (codec inputs, prompts, acoustic-generation inputs, t
 """
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ..pipeline import AudioLM
-from .metrics import (chance_agreement, degeneracy, distinct_ngrams, mel_distance, pairwise_ngram_overlap,
-                      pesq_wb, phone_purity, pnmi, stoi)
-from .speaker import SpeakerClassifier
+from .anchors import Uncoded, our_codecs, reference_codecs, side_by_side
+from .metrics import degeneracy, distinct_ngrams, pairwise_ngram_overlap, pesq_wb, phone_purity, pnmi, stoi
+from .speaker_figures import Judges, voice_figures
+from .token_speakers import invariance, real_speaker_id
+from .voices import real_voices, synthetic_voices
 
 
 @dataclass
@@ -31,7 +36,15 @@ class SpeechEvalConfig:
     unconditional_samples: int = 8  # seeds
     unconditional_seconds: float = 4.0
     classifier_on_resynthesis: bool = True  # train the speaker classifier on codec round trips
+    enroll_utterances: int | None = None  # per speaker for centroids and the classifier (None: the whole half)
+    invariance_sentences: int = 8  # sentences rendered by every held-out synthetic voice
+    real_speakers: int | None = None  # real held-out readers used (None: all)
     seed: int = 0
+
+    def quick(self) -> "SpeechEvalConfig":
+        """A small subset (minutes, not the reference figures): check a training run while it goes."""
+        return replace(self, codec_utterances=1, prompts=1, acoustic_inputs=1, unconditional_samples=2,
+                       enroll_utterances=3, invariance_sentences=3, real_speakers=5)
 
 
 def _split(corpus):
@@ -48,19 +61,14 @@ def resynthesize(model: AudioLM, wav: np.ndarray, levels: int | None = None) -> 
     return model.codec.decode(ids[:, :levels])[0].float().cpu().numpy()[: len(wav)]
 
 
-def codec_metrics(model: AudioLM, waves: list[np.ndarray]) -> dict:
-    """PESQ-WB, STOI and mel distance of codec round trips at Q and Q' levels (and the Griffin-Lim
-    ceiling when the codec synthesises that way)."""
-    out = {}
-    levels = {"Q": model.config.num_quantizers, "Q'": model.config.num_coarse}
-    for name, q in levels.items():
-        scores = {"pesq_wb": [], "stoi": [], "mel_distance": []}
-        for wav in tqdm(waves, desc=f"codec at {name}={q}", leave=False):
-            y = resynthesize(model, wav, q)
-            scores["pesq_wb"].append(pesq_wb(wav, y))
-            scores["stoi"].append(stoi(wav, y))
-            scores["mel_distance"].append(mel_distance(wav, y))
-        out[f"levels_{q}"] = {k: float(np.mean(v)) for k, v in scores.items()} | {"levels": q, "name": name}
+def codec_metrics(model: AudioLM, waves: list[np.ndarray], others: list | None = None) -> tuple[dict, list[dict]]:
+    """The bundle codec's PESQ-WB, STOI and mel distance at Q and Q' levels (with the Griffin-Lim
+    ceiling when the codec synthesises that way), and the side-by-side rows of ours and ``others``
+    (default: the reference codecs) on the same clips."""
+    ours = our_codecs(model)
+    rows = side_by_side(ours + (reference_codecs() if others is None else others), waves, model.config.sample_rate)
+    out = {f"levels_{codec.levels}": {k: row[k] for k in ("pesq_wb", "stoi", "mel_distance")}
+           | {"levels": codec.levels, "name": codec.label} for codec, row in zip(ours, rows)}
     codec = model.codec
     if getattr(getattr(codec, "config", None), "synthesis", None) == "griffin_lim":
         # the ceiling of this synthesis: Griffin-Lim from the *true* magnitudes, no quantization
@@ -73,7 +81,7 @@ def codec_metrics(model: AudioLM, waves: list[np.ndarray]) -> dict:
             scores["pesq_wb"].append(pesq_wb(wav, y))
             scores["stoi"].append(stoi(wav, y))
         out["griffin_lim_ceiling"] = {k: float(np.mean(v)) for k, v in scores.items()}
-    return out
+    return out, rows
 
 
 def semantic_ids(tokenizer, wav: np.ndarray) -> np.ndarray:
@@ -111,67 +119,61 @@ def semantic_metrics(tokenizer, corpus, enroll: dict, test: dict) -> dict:
             "clusters_used": int(len(np.unique(clusters)))}
 
 
-def evaluate_speech(model: AudioLM, corpus, config: SpeechEvalConfig = SpeechEvalConfig()) -> dict:
+class Stopwatch:
+    """Seconds per section of an evaluation, kept in its JSON (``results["seconds"]``)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, section: str):
+        start = time.perf_counter()
+        yield
+        self.seconds[section] = round(time.perf_counter() - start, 1)
+
+
+def evaluate_speech(model: AudioLM, corpus, config: SpeechEvalConfig = SpeechEvalConfig(),
+                    real_root: str | Path | None = None, judges: Judges | None = None) -> dict:
+    """Every held-out speech figure: synthetic held-out speakers from ``corpus`` and, when
+    ``real_root`` is given, real readers (``SPEAKER/*.flac``, LibriSpeech test-other by default)."""
+    judges = judges or Judges(embedder_skipped="not requested", mos_skipped="not requested")
     sr = model.config.sample_rate
-    enroll, test = _split(corpus)
-    speakers = sorted(test)
-    audio = lambda r: corpus.audio(r)  # noqa: E731
+    clock = Stopwatch()
+    synthetic = synthetic_voices(corpus)
+    speakers = synthetic.speakers
     results: dict = {"config": asdict(config), "heldout_speakers": len(speakers)}
-
-    # Generated audio always passes through the codec: with classifier_on_resynthesis the
-    # classifier learns voices in that domain (codec round trips of the enrollment half).
-    enroll_audio = [audio(r) for s in speakers for r in enroll[s]]
-    if config.classifier_on_resynthesis:
-        enroll_audio = [resynthesize(model, w) for w in tqdm(enroll_audio, desc="enrollment round trips", leave=False)]
-    classifier = SpeakerClassifier(sr).fit(enroll_audio, [s for s in speakers for _ in enroll[s]])
-    real = [(audio(r), s) for s in speakers for r in test[s][:config.prompts]]
-    results["speaker_classifier_on_real"] = classifier.accuracy([w for w, _ in real], [s for _, s in real])
-    results["speaker_classifier_on_resynthesis"] = classifier.accuracy([resynthesize(model, w) for w, _ in real],
-                                                                       [s for _, s in real])
-    results["speaker_classifier_trained_on"] = "codec round trips" if config.classifier_on_resynthesis else "real audio"
-
-    codec_waves = [audio(r) for s in speakers for r in test[s][:config.codec_utterances]]
-    results["codec"] = codec_metrics(model, codec_waves)
-    results["semantic_tokens"] = semantic_metrics(model.semantic_tokenizer, corpus, enroll, test)
-
-    # continuation: 3 s prompts, does the continuation keep the prompt's voice?
-    hits, generated = [], []
-    prompt_len = int(config.prompt_seconds * sr)
-    for i, (wav, speaker) in enumerate(tqdm(real, desc="continuation", leave=False)):
-        out = model.continuation(wav[:prompt_len], config.continuation_seconds, seed=config.seed + i)
-        new = out.audio[0, out.prompt_samples:]
-        generated.append(new)
-        hits.append(classifier.predict([new])[0] == speaker)
-    results["continuation"] = {"speaker_id_accuracy": float(np.mean(hits)), "prompts": len(hits),
-                               "prompt_seconds": config.prompt_seconds, "seconds": config.continuation_seconds}
-
-    # acoustic generation: content kept (re-tokenized semantic ids), voice new / from the voice prompt
-    agree, chance, same_voice, prompt_voice, agree_prompted, agree_codec = [], [], [], [], [], []
-    max_len = int(config.acoustic_max_seconds * sr)
-    jobs = [(s, r) for s in speakers for r in test[s][config.prompts:config.prompts + config.acoustic_inputs]]
-    for i, (speaker, record) in enumerate(tqdm(jobs, desc="acoustic generation", leave=False)):
-        wav = model._aligned(audio(record)[:max_len])
-        tokenizer = model.semantic_tokenizer
-        source_ids = semantic_ids(tokenizer, wav)
-        agree_codec.append(agreement(semantic_ids(tokenizer, resynthesize(model, wav)), source_ids))
-        out = model.acoustic_generation(wav, seed=config.seed + i)
-        agree.append(agreement(semantic_ids(tokenizer, out.audio[0]), source_ids))
-        chance.append(chance_agreement(source_ids))
-        same_voice.append(classifier.predict([out.audio[0]])[0] == speaker)
-        other = speakers[(speakers.index(speaker) + 1 + i % (len(speakers) - 1)) % len(speakers)]
-        voice = audio(test[other][-1])[:prompt_len]
-        out = model.acoustic_generation(wav, voice=voice, seed=config.seed + i)
-        agree_prompted.append(agreement(semantic_ids(tokenizer, out.audio[0]), source_ids))
-        prompt_voice.append(classifier.predict([out.audio[0]])[0] == other)
-    results["acoustic_generation"] = {
-        "semantic_agreement": float(np.mean(agree)), "semantic_agreement_chance": float(np.mean(chance)),
-        "semantic_agreement_codec_round_trip": float(np.mean(agree_codec)),
-        "semantic_agreement_with_voice_prompt": float(np.mean(agree_prompted)),
-        "speaker_id_input_speaker_no_prompt": float(np.mean(same_voice)),
-        "speaker_id_prompt_speaker_with_prompt": float(np.mean(prompt_voice)), "inputs": len(jobs)}
-
-    results["unconditional"] = unconditional_metrics(model, [audio(test[s][-1]) for s in speakers], config)
-    results["speed"] = continuation_rtf(model, real[0][0][:int(config.rtf_prompt_seconds * sr)])
+    codec_waves = [w for s in speakers for w in synthetic.test[s][:config.codec_utterances]]
+    with clock("codec"):
+        results["codec"], rows = codec_metrics(model, codec_waves)
+        results["codec_side_by_side"] = {"synthetic": rows}
+    with clock("semantic tokens"):
+        enroll, test = _split(corpus)
+        results["semantic_tokens"] = semantic_metrics(model.semantic_tokenizer, corpus, enroll, test)
+        heldout = [s for s in json.loads((corpus.root / "corpus.json").read_text())["speakers"]
+                   if s["split"] == "heldout"]
+        try:
+            results["token_invariance"] = invariance(model, heldout, config.invariance_sentences, config.seed)
+        except RuntimeError as exc:  # espeak-ng missing
+            results["token_invariance"] = {"skipped": str(exc)}
+    with clock("voices"):  # the synthetic voices' figures stay at the top level, the real ones under "real_voices"
+        results |= voice_figures(model, synthetic, config, judges)
+    with clock("unconditional"):
+        results["unconditional"] = unconditional_metrics(model, [synthetic.test[s][-1] for s in speakers], config)
+    with clock("speed"):
+        results["speed"] = continuation_rtf(model, codec_waves[0][:int(config.rtf_prompt_seconds * sr)])
+    results["seconds"] = clock.seconds
+    if real_root is None:
+        results["real_voices"] = {"skipped": "no real held-out voices (pass --real-voices DIR)"}
+        return results
+    real = real_voices(real_root, sr, config.real_speakers)
+    with clock("real voices"):
+        results["real_voices"] = {"folder": str(real_root)} | voice_figures(model, real, config, judges)
+        results["real_voices"]["tokens_speaker_id"] = real_speaker_id(
+            model, {s: real.enroll[s] + real.test[s] for s in real.speakers})
+    with clock("real codec"):
+        waves = [w for s in real.speakers for w in real.test[s][:config.codec_utterances]]
+        results["codec_side_by_side"]["real"] = side_by_side([Uncoded()] + our_codecs(model) + reference_codecs(),
+                                                             waves, sr, mos=judges.mos)
     return results
 
 
