@@ -137,3 +137,13 @@ def test_tiny_recipe_end_to_end_and_resume(tiny_recipe_run):
     subprocess.run([*cmd[:4], "fine", *cmd[5:]], check=True, capture_output=True, timeout=600)
     assert json.loads((work / "fine" / "state.json").read_text())["step"] == 4
     assert (work / "coarse" / "state.safetensors").stat().st_mtime > before
+
+
+def test_recipe_never_reads_the_real_heldout_voices(tmp_path):
+    from audiolm.training.recipe import PipelineRun
+    heldout = tmp_path / "LibriSpeech" / "test-other"
+    heldout.mkdir(parents=True)
+    for data in (heldout, heldout / "1688", tmp_path / "LibriSpeech"):  # it, inside it, a folder holding it
+        with pytest.raises(ValueError, match="held-out"):
+            PipelineRun(tmp_path / "work", data)
+    PipelineRun(tmp_path / "work", tmp_path / "data")  # any other corpus folder is fine

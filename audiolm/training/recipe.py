@@ -14,6 +14,7 @@ import torch
 
 from ..bundle import BundleConfig
 from ..codec import NeuralCodec, NeuralCodecConfig, RVQConfig
+from ..data.heldout import check_not_heldout
 from ..data.piano_corpus import PianoCorpus, PianoCorpusConfig, build_piano_corpus
 from ..data.speech_corpus import SpeechCorpus, SpeechCorpusConfig, build_speech_corpus
 from ..semantic import BuiltinEncoderConfig, SemanticTokenizer, SemanticTokenizerConfig
@@ -130,7 +131,8 @@ class PipelineRun:
 
     def __init__(self, work: str | Path, data: str | Path, recipe: SpeechRecipe | None = None,
                  device: str = "auto"):
-        self.work, self.data = Path(work), Path(data)
+        # every training step reads its audio from ``data``: never the real held-out voices
+        self.work, self.data = Path(work), check_not_heldout(data)
         self.work.mkdir(parents=True, exist_ok=True)
         path = self.work / "recipe.json"
         if path.is_file():
