@@ -25,8 +25,10 @@ def eval_section(results: dict, source: str) -> str:
     held_out = "held-out pieces" if results.get("kind") == "piano" else "held-out speakers and sentences"
     return "\n".join([
         f"### `{results['bundle']}`: {held_out}", "",
-        _context_line(results["context"]), f"Reproduce: `python -m audiolm eval --bundle {results['bundle']} "
-        f"--out {source}`.", "", markdown(results), ""])
+        _context_line(results["context"]) + (" **Quick subset (`--quick`), not the reference figures.**"
+                                              if results.get("quick") else ""),
+        f"Reproduce: `python -m audiolm eval --bundle {results['bundle']} --out {source}`.", "",
+        markdown(results), ""])
 
 
 def bench_section(bench: dict, source: str) -> str:
@@ -45,8 +47,11 @@ def render(evals: list[Path], benches: list[Path]) -> str:
     parts = [BEGIN, "## Results", "",
              "Generated from the JSON files in `benchmarks/results/` by `python -m audiolm results`; "
              "no figure here is typed by hand. The paper column quotes AudioLM (Borsos et al., 2022), "
-             "measured on its own models and data (LibriLight, 60k h of real speech); ours are synthetic "
-             "espeak-ng voices and generated piano pieces, so the columns compare method, not data.", ""]
+             "measured on its own models and data (LibriLight, 60k h of real speech), so it compares method, "
+             "not data. Held-out material: synthetic voices and sentences no training step saw, real readers "
+             "(LibriSpeech test-other, which no training step may read) and generated piano pieces. Judges "
+             "nobody here trained: speaker similarity from resemblyzer's GE2E encoder, predicted MOS from "
+             "DistillMOS, PESQ-WB and STOI, and Opus and Codec2 run on the same clips as our codec.", ""]
     parts += [eval_section(json.loads(Path(p).read_text()), str(p)) for p in evals]
     parts += [bench_section(json.loads(Path(p).read_text()), str(p)) for p in benches]
     parts.append(END)
