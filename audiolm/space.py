@@ -3,7 +3,10 @@ read and validate the uploads, run a mode, and turn the result into files and a 
 ``app.py`` only wires these functions to Gradio components."""
 from __future__ import annotations
 
+import math
+import numbers
 import secrets
+import shutil
 import tempfile
 import threading
 import warnings
@@ -14,14 +17,17 @@ from typing import Callable
 import numpy as np
 import soundfile
 
-from .audio import AudioLimits, load_audio, save_audio
-from .errors import AudioInputError
+from .audio import AudioLimits, load_audio, save_audio, to_pcm16
+from .errors import AudioInputError, BundleError, SettingsError
 from .pipeline import AudioLM, GenerationResult, GenerationSettings
-from .sampling import SamplingConfig
+from .sampling import SEED_MAX, SamplingConfig, check_seed, sample_seed, shorten
 from .spectrogram import spectrogram_image
 
 MODES = ("unconditional", "acoustic_generation", "continuation")
 MAX_SAMPLES = 4
+MAX_SECONDS = 30.0
+MAX_TEMPERATURE = 1.5
+MAX_TOP_K = 1024
 # overall progress at the start of each stage: the coarse stage dominates the time
 STAGE_SPAN = {"semantic": (0.0, 0.2), "coarse": (0.2, 0.85), "fine": (0.85, 0.97), "decode": (0.97, 1.0)}
 
@@ -58,9 +64,17 @@ class BundleStore:
     def names(self) -> list[str]:
         return list(self.sources)
 
+    def load_all(self) -> None:
+        """Load and check every bundle now (at start-up): a broken one is a ``BundleError`` naming it."""
+        for name in self.sources:
+            try:
+                self.get(name)
+            except BundleError as exc:
+                raise BundleError(f"Bundle {name!r}: {exc}") from exc
+
     def get(self, name: str) -> AudioLM:
-        if name not in self.sources:
-            raise AudioInputError(f"Unknown bundle {name!r}; choose one of {', '.join(self.sources)}.")
+        if not isinstance(name, str) or name not in self.sources:
+            raise AudioInputError(f"Unknown model {shorten(name)}; choose one of {', '.join(self.sources)}.")
         with self._lock:
             if name not in self._models:
                 path, revision = self.sources[name].location()
@@ -68,8 +82,19 @@ class BundleStore:
             return self._models[name]
 
 
+def number(name: str, value, low: float, high: float, whole: bool = False) -> float:
+    """A control's value as sent by the page or a raw API call: a finite number in ``[low, high]`` (a whole
+    one if ``whole``), or a ``SettingsError`` that names the control and its range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or not low <= value <= high or (whole and value != int(value)):
+        raise SettingsError(f"{name} must be a {'whole ' if whole else ''}number from {low:g} to {high:g}, "
+                            f"got {shorten(value)}.")
+    return value
+
+
 @dataclass
 class Request:
+    """One request's settings, checked on creation (they come from the page or from raw API calls)."""
     bundle: str
     mode: str
     audio_path: str | None = None
@@ -79,6 +104,22 @@ class Request:
     top_k: int | None = None
     seed: int | None = None  # None: a random seed, reported back
     num_samples: int = 1
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise AudioInputError(f"Unknown mode {shorten(self.mode)}.")
+        for what, path in (("input audio", self.audio_path), ("voice prompt", self.voice_path)):
+            if path is not None and not isinstance(path, (str, Path)):
+                raise AudioInputError(f"The {what} must be an uploaded file, got {shorten(path)}.")
+        self.seconds = float(number("Seconds", self.seconds, 0, MAX_SECONDS))
+        if not isinstance(self.temperatures, (tuple, list)) or len(self.temperatures) != 3:
+            raise SettingsError(f"Three temperatures are needed (semantic, coarse, fine), got {shorten(self.temperatures)}.")
+        self.temperatures = tuple(float(number(f"{stage} temperature", t, 0, MAX_TEMPERATURE))
+                                  for stage, t in zip(("Semantic", "Coarse", "Fine"), self.temperatures))
+        if self.top_k is not None:
+            self.top_k = int(number("Top-k", self.top_k, 0, MAX_TOP_K, whole=True)) or None  # 0 = off
+        self.seed = None if self.seed is None else check_seed(self.seed)
+        self.num_samples = int(number("Number of samples", self.num_samples, 1, MAX_SAMPLES, whole=True))
 
 
 @dataclass
@@ -91,17 +132,25 @@ class Response:
 
     @property
     def info(self) -> str:
-        return "\n\n".join([f"Seed: **{self.seed}**", *self.notices])
+        lines = [f"Seed: **{self.seed}**"]
+        if len(self.files) > 1:  # sample i is sample 0 of its own seed: regenerate a favourite alone
+            lines.append("Each sample's own seed (one sample with it gives that sample again): "
+                         + ", ".join(f"{i + 1}: **{sample_seed(self.seed, i)}**" for i in range(len(self.files))))
+        return "\n\n".join(lines + self.notices)
 
 
 def read_upload(path: str | None, what: str, sample_rate: int, notices: list[str],
                 limits: AudioLimits = AudioLimits()) -> np.ndarray:
-    """Load an uploaded or recorded file; trimming and resampling are reported as notices."""
+    """Load an uploaded or recorded file; trimming and resampling are reported as notices, and an error
+    names ``what`` (the input or the voice prompt) was at fault."""
     if not path:
         raise AudioInputError(f"No {what} given: upload a file or record with the microphone.")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        wav = load_audio(path, sample_rate, limits)
+        try:
+            wav = load_audio(path, sample_rate, limits)
+        except AudioInputError as exc:
+            raise AudioInputError(f"{what.capitalize()}: {exc}") from exc
     notices += [f"{what.capitalize()}: {w.message}" for w in caught if issubclass(w.category, UserWarning)]
     try:
         info = soundfile.info(path)
@@ -113,39 +162,59 @@ def read_upload(path: str | None, what: str, sample_rate: int, notices: list[str
     return wav
 
 
+class OutputFolder:
+    """Where requests write their sample files: a folder per request under ``root``, the oldest deleted
+    once there are more than ``keep``. Gradio copies returned files into its own cache (cleaned by its
+    ``delete_cache``) as it answers, so only the last few requests' files are ever read here. ``root`` is
+    emptied on creation (what a killed server left) and removed by ``close``."""
+
+    def __init__(self, root: str | Path, keep: int = 16):
+        self.root, self.keep = Path(root), keep
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True)
+        self._lock = threading.Lock()
+
+    def new(self) -> Path:
+        with self._lock:
+            folder = Path(tempfile.mkdtemp(dir=self.root))
+            for old in sorted(self.root.iterdir(), key=lambda p: p.stat().st_mtime)[:-self.keep]:
+                shutil.rmtree(old, ignore_errors=True)
+            return folder
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 def run(store: BundleStore, request: Request, progress: Callable[[float, str], None] | None = None,
-        out_dir: str | None = None) -> Response:
-    """Validate ``request``, generate, and write the outputs."""
-    if request.mode not in MODES:
-        raise AudioInputError(f"Unknown mode {request.mode!r}.")
-    if not 1 <= int(request.num_samples) <= MAX_SAMPLES:
-        raise AudioInputError(f"Number of samples must be between 1 and {MAX_SAMPLES}.")
+        out_dir: str | Path | None = None) -> Response:
+    """Generate what ``request`` asks and write the outputs into ``out_dir`` (a new temporary folder if
+    None: pass an ``OutputFolder``'s ``new()`` in a server)."""
     model = store.get(request.bundle)
-    seed = int(request.seed) if request.seed is not None else secrets.randbelow(2 ** 31)
-    settings = GenerationSettings(*(SamplingConfig(float(t), request.top_k or None) for t in request.temperatures))
+    seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX + 1)
+    settings = GenerationSettings(*(SamplingConfig(t, request.top_k) for t in request.temperatures))
     def report(stage: str, fraction: float):
         lo, hi = STAGE_SPAN[stage]
         progress(lo + (hi - lo) * fraction, stage)
     notices: list[str] = []
-    kwargs = dict(num_samples=int(request.num_samples), seed=seed, settings=settings,
+    kwargs = dict(num_samples=request.num_samples, seed=seed, settings=settings,
                   progress=report if progress is not None else None)
     sr = model.config.sample_rate
     if request.mode == "unconditional":
-        result = model.unconditional(float(request.seconds), **kwargs)
+        result = model.unconditional(request.seconds, **kwargs)
     elif request.mode == "acoustic_generation":
         wav = read_upload(request.audio_path, "input audio", sr, notices)
         voice = read_upload(request.voice_path, "voice prompt", sr, notices) if request.voice_path else None
         result = model.acoustic_generation(wav, voice, **kwargs)
     else:
         wav = read_upload(request.audio_path, "prompt", sr, notices)
-        result = model.continuation(wav, float(request.seconds), **kwargs)
+        result = model.continuation(wav, request.seconds, **kwargs)
     return _response(result, notices, out_dir)
 
 
-def _response(result: GenerationResult, notices: list[str], out_dir: str | None) -> Response:
+def _response(result: GenerationResult, notices: list[str], out_dir: str | Path | None) -> Response:
     folder = Path(out_dir or tempfile.mkdtemp(prefix="audiolm-"))
-    files = [str(save_audio(folder / f"sample-{i}-seed{result.seed}.wav", audio, result.sample_rate))
-             for i, audio in enumerate(result.audio)]
+    files = [str(save_audio(folder / f"sample-{i + 1}-seed{sample_seed(result.seed, i)}.wav", audio,
+                            result.sample_rate)) for i, audio in enumerate(result.audio)]
     picture = spectrogram_image(result.audio[0], result.sample_rate, result.prompt_samples)
-    pcm = (np.clip(result.audio[0], -1, 1) * 32767).astype(np.int16)
-    return Response((result.sample_rate, pcm), files, picture, result.seed, notices)
+    # the played first sample is the first file's samples (save_audio writes to_pcm16 too)
+    return Response((result.sample_rate, to_pcm16(result.audio[0])), files, picture, result.seed, notices)

@@ -18,13 +18,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(tmp_path, **env):
+def launch(tmp_path, *args, **env):
+    """Start app.py (with ``args`` as extra flags) on a free loopback port; wait until its API answers."""
     port = free_port()
     environ = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1",
                "NO_PROXY": "localhost,127.0.0.1", "GRADIO_TEMP_DIR": str(tmp_path / "gradio"), **env}
     log = open(tmp_path / f"app-{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=environ,
-                            stdout=log, stderr=subprocess.STDOUT)
+    argv = [sys.executable, str(ROOT / "app.py"), "--port", port, "--outputs", tmp_path / f"outputs-{port}", *args]
+    proc = subprocess.Popen(list(map(str, argv)), cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while time.time() < deadline:  # the "Running on" line comes before the API answers

@@ -1,4 +1,10 @@
 """The Space as clients use it: app.py launched on loopback, called through gradio_client."""
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -117,7 +123,8 @@ def test_four_concurrent_requests_complete(client):
 def test_bundle_from_a_fake_hub_when_no_local_checkpoint(tmp_path):
     with FakeHub({"team/tiny-speech": {"main": ROOT / "checkpoints" / "speech"}}) as hub:
         proc, client = launch(tmp_path, HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path / "hf"),
-                              AUDIOLM_BUNDLE="team/tiny-speech")
+                              AUDIOLM_BUNDLE="team/tiny-speech", HF_HUB_ETAG_TIMEOUT="60",
+                              HF_HUB_DOWNLOAD_TIMEOUT="60")  # the bundle loads at start-up, maybe under load
         try:
             audio, *_ = client.predict("tiny-speech", 1.0, *CONTROLS, api_name="/unconditional")
             assert len(read(audio)[0]) == 16000
@@ -125,3 +132,146 @@ def test_bundle_from_a_fake_hub_when_no_local_checkpoint(tmp_path):
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+
+
+def raw_call(client, api: str, data: list) -> dict:
+    """A raw API call as any HTTP client can make it (NaN included: Python's json writes it): the final event."""
+    body = json.dumps({"data": data}).encode()
+    request = urllib.request.Request(f"{client.src}gradio_api/call/{api}", data=body,
+                                     headers={"Content-Type": "application/json"})
+    event_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
+    stream = urllib.request.urlopen(f"{client.src}gradio_api/call/{api}/{event_id}", timeout=300).read().decode()
+    kind, payload = [line.split(": ", 1)[1] for line in stream.strip().splitlines()[-2:]]
+    return {"event": kind, "data": json.loads(payload)}
+
+
+U = ["speech", 1.0, 0.6, 0.8, 0.6, 0, "1", 1]  # a good /unconditional call
+A = [None, None, "speech", 0.6, 0.8, 0.6, 0, "1", 1]  # /acoustic_generation with no file
+
+
+@pytest.mark.parametrize("api,data,message", [
+    ("unconditional", ["speech", "abc", *U[2:]], "Seconds of new audio must be a number from 1 to 30, got 'abc'"),
+    ("unconditional", ["speech", float("nan"), *U[2:]], "Seconds of new audio must be a number from 1 to 30, got nan"),
+    ("unconditional", [*U[:2], float("nan"), *U[3:]], "Semantic temperature must be a number from 0 to 1.5, got nan"),
+    ("unconditional", [*U[:4], float("inf"), *U[5:]], "Fine temperature must be a number"),
+    ("unconditional", [["speech"], *U[1:]], "Unknown model ['speech']; choose one of speech"),
+    ("unconditional", [*U[:7], 1.5], "Number of samples must be a whole number from 1 to 4, got 1.5"),
+    ("unconditional", [*U[:5], 2.5, *U[6:]], "Top-k must be a whole number"),
+    ("unconditional", U[:1], "didn't receive enough input values (needed: 8, got: 1)"),
+    ("acoustic_generation", A, "No input audio given"),
+    ("acoustic_generation", ["not a file", *A[1:]], "validation error for FileData"),
+])
+def test_every_bad_raw_argument_gets_a_message(client, api, data, message):
+    """Not {"error": null}, not "Generation failed (TypeError)"."""
+    answer = raw_call(client, api, data)
+    assert answer["event"] == "error" and message in (answer["data"]["error"] or ""), answer
+
+
+def test_seed_range_is_stated_and_enforced(client):
+    for seed in ("1_000", "٣", "-1", "4294967296", "9" * 5000):
+        with pytest.raises(AppError, match="Seed must be a whole number from 0 to 4294967295") as err:
+            client.predict("speech", 1.0, 0.6, 0.8, 0.6, 0, seed, 1, api_name="/unconditional")
+        assert len(str(err.value)) < 200  # a 5,000-digit seed is not echoed back whole
+    page = urllib.request.urlopen(f"{client.src}config", timeout=30).read().decode()
+    assert "a whole number from 0 to 4294967295" in page
+
+
+def test_view_api_names_outputs_and_marks_optional_inputs(client):
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/unconditional", "/acoustic_generation", "/continuation"):
+        assert [r["label"] for r in api[name]["returns"]] == ["Audio", "Files", "Spectrogram", "Info"]
+    required = {p["parameter_name"]: not p["parameter_has_default"] for p in api["/acoustic_generation"]["parameters"]}
+    assert required["audio"] and not required["voice"] and sum(required.values()) == 1
+    assert [p["parameter_name"] for p in api["/continuation"]["parameters"] if not p["parameter_has_default"]] == \
+        ["audio"]
+
+
+def test_played_audio_is_the_downloaded_file(client):
+    audio, files, _, _ = client.predict(handle_file(str(EXAMPLE)), "speech", 2.0, *CONTROLS, api_name="/continuation")
+    played, downloaded = soundfile.read(audio, dtype="int16")[0], soundfile.read(files[0], dtype="int16")[0]
+    assert played.shape == downloaded.shape and np.array_equal(played, downloaded)
+
+
+def test_the_faulty_input_is_named(client, tmp_path):
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros(16000), 16000)
+    with pytest.raises(AppError, match="Voice prompt: The audio is silent"):
+        client.predict(handle_file(str(EXAMPLE)), handle_file(str(silent)), "speech", *CONTROLS,
+                       api_name="/acoustic_generation")
+    with pytest.raises(AppError, match="Input audio: The audio is silent"):
+        client.predict(handle_file(str(silent)), handle_file(str(EXAMPLE)), "speech", *CONTROLS,
+                       api_name="/acoustic_generation")
+
+
+def test_each_sample_is_shown_with_a_seed_that_regenerates_it_alone(client):
+    _, files, _, info = client.predict("speech", 1.0, 0.6, 0.8, 0.6, 0, "5", 3, api_name="/unconditional")
+    seeds = [int(part.split("**")[1]) for part in info.split("own seed")[1].split(",")]
+    assert seeds[0] == 5 and len(set(seeds)) == 3
+    audio, *_ = client.predict("speech", 1.0, 0.6, 0.8, 0.6, 0, str(seeds[2]), 1, api_name="/unconditional")
+    assert np.array_equal(read(audio)[0], read(files[2])[0])
+
+
+def files_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def test_uploads_are_limited_and_files_do_not_pile_up(tmp_path):
+    """1 MB upload limit (stated on the page); after N requests, uploads and results are deleted once
+    --keep-files seconds old, and nothing is left once the server stops."""
+    import httpx
+
+    outputs, cache = tmp_path / "outputs", tmp_path / "gradio"
+    proc, client = launch(tmp_path, "--max-upload-mb", 1, "--keep-files", 2, "--outputs", outputs)
+    try:
+        assert "up to **1 MB**" in urllib.request.urlopen(f"{client.src}config", timeout=30).read().decode()
+        big = tmp_path / "big.wav"
+        soundfile.write(big, np.tile(synthetic_voice(1.0, 16000), 40), 16000)  # 1.3 MB
+        with open(big, "rb") as f:
+            answer = httpx.post(f"{client.src}gradio_api/upload", files={"files": f}, timeout=60)
+        assert answer.status_code == 413 and "File size exceeded" in answer.text
+        n = 6
+        for seed in range(n):
+            audio, files, _, _ = client.predict(handle_file(str(EXAMPLE)), "speech", 1.0, 0.6, 0.8, 0.6, 0, str(seed),
+                                                1, api_name="/continuation")
+        assert len(files_under(cache)) >= n  # each request left its upload, audio, file and picture...
+        deadline = time.time() + 30
+        while files_under(cache) and time.time() < deadline:
+            time.sleep(0.5)
+        assert files_under(cache) == []  # ...deleted once 2 s old
+        assert len(list(outputs.iterdir())) <= n  # the sample files: a bounded folder (OutputFolder)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert not outputs.exists() and files_under(cache) == []
+
+
+def test_output_folder_keeps_only_the_last_requests(tmp_path):
+    from audiolm.space import OutputFolder
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "left-by-a-killed-server").write_text("x")
+    folder = OutputFolder(tmp_path / "out", keep=3)
+    made = []
+    for i in range(10):
+        made.append(folder.new())
+        (made[-1] / "sample.wav").write_bytes(b"x" * 1000)
+        os.utime(made[-1], (i, i))  # creation order, whatever the clock's resolution
+    assert sorted((tmp_path / "out").iterdir()) == sorted(made[-3:])
+    folder.close()
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_broken_bundle_stops_the_server_at_start_up(tmp_path):
+    """Instead of answering every request "Generation failed (SafetensorError)"."""
+    from audiolm.factory import random_audiolm, tiny_bundle_config
+
+    bundle = tmp_path / "broken"
+    random_audiolm(tiny_bundle_config(), "tiny").save_pretrained(bundle)
+    weights = bundle / "coarse" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:300])
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "app.py"), "--bundle", str(bundle), "--port", "0"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert f"error: Bundle 'broken': {weights} is not a readable safetensors file" in proc.stderr
+    assert "The server was not started." in proc.stderr and "Running on" not in proc.stdout
