@@ -142,9 +142,9 @@ def time_stages(model: AudioLM, seconds: float, batch: int = 1, repeats: int = 1
     stage("coarse", lambda: model.coarse_stage.generate(sem, empty(c.num_coarse), frames, generator=gen),
           frames * c.num_coarse, model.coarse_stage)
     fine_levels = c.num_quantizers - c.num_coarse
-    stage("fine", lambda: model.generate_fine(coarse, empty(fine_levels), generator=gen), frames * fine_levels,
-          model.fine_stage)
-    stages["fine"]["size"] += f", {c.fine_layout}"
+    stage("fine", lambda: model.fine_stage.generate(coarse, empty(fine_levels), frames, generator=gen),
+          frames * fine_levels, model.fine_stage)
+    stages["fine"]["size"] += f", {model.fine_stage.layout}"
     twin = autoregressive_fine_twin(model)
     if twin is not None:  # the paper's layout at the same size: the per-token comparison with the peer
         stage("fine, autoregressive", lambda: twin.generate(coarse, empty(fine_levels), frames, generator=gen),
@@ -196,20 +196,20 @@ def run_bench(model: AudioLM, seconds: float = 10.0, prompt_seconds: float = 3.0
 
 def autoregressive_fine_twin(model: AudioLM):
     """A randomly initialised fine stage in the paper's flattened layout, with the same transformer
-    width, depth, heads and window as ``model``'s parallel one; None if the fine stage is already flat."""
-    from .factory import ModelSizes, stage_configs
-    from .stages import FlatStage, ParallelFineStage
+    width, depth, heads and window as ``model``'s fine one; None if the fine stage is already autoregressive."""
+    from .stages import StageSize, layout_class, stage_specs
 
-    if not isinstance(model.fine_stage, ParallelFineStage):
+    if model.fine_stage.layout == "autoregressive":
         return None
     fine = model.fine_stage.config
     t = fine.transformer
-    sizes = ModelSizes(d_model=t.d_model, n_layers=t.n_layers, n_heads=t.n_heads, fine_window=fine.window_frames)
-    config = stage_configs(replace(model.config, fine_layout="autoregressive"), sizes)[2]
+    cls = layout_class("autoregressive")
+    config = cls.config_for(stage_specs(model.config)["fine"], StageSize(
+        d_model=t.d_model, n_layers=t.n_layers, n_heads=t.n_heads, window_frames=fine.window_frames))
     config = replace(config, transformer=replace(t, causal=True, max_seq_len=config.transformer.max_seq_len))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        return FlatStage(config).to(model.device).eval()
+        return cls(config).to(model.device).eval()
 
 
 def side_by_side(python: str, model: AudioLM, seconds: float, batch: int = 1, repeats: int = 1, log=print) -> dict:

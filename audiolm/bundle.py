@@ -15,7 +15,6 @@ from .errors import BundleError
 from .serialization import CONFIG_NAME, config_from_dict, config_to_dict, read_config
 
 FORMAT_VERSION = 1
-COMPONENTS = ("codec", "semantic_tokenizer", "semantic", "coarse", "fine")
 T = TypeVar("T")
 BUNDLE_FILES = ["config.json", "README.md", "*/config.json", "*/model.safetensors"]
 
@@ -32,6 +31,10 @@ class BundleConfig:
     codebook_size: int = 1024
     semantic_vocab: int = 512
     fine_layout: str = "parallel"  # "parallel" (per-level, Bark-like) or "autoregressive" (the paper's)
+
+    def stage_layout(self, role: str) -> str:
+        """The layout of a role's stage: the bundle picks the fine stage's; the other two are autoregressive."""
+        return self.fine_layout if role == "fine" else "autoregressive"
 
     def save(self, folder: Path) -> None:
         (Path(folder) / CONFIG_NAME).write_text(json.dumps(config_to_dict(self), indent=2))

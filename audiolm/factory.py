@@ -2,7 +2,6 @@
 the default-size bundle that ``bench`` times before trained weights exist."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -11,11 +10,11 @@ from .bundle import BundleConfig
 from .codec import NeuralCodec, NeuralCodecConfig, RVQConfig
 from .pipeline import AudioLM
 from .semantic import BuiltinEncoderConfig, SemanticTokenizer, SemanticTokenizerConfig
-from .stages import FlatStage, FlatStageConfig, ParallelFineConfig, ParallelFineStage
+from .stages import ROLES, StageSize, layout_class, stage_specs
 from .transformer import TransformerConfig
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class ModelSizes:
     d_model: int = 384
     n_layers: int = 6
@@ -29,6 +28,10 @@ class ModelSizes:
     coarse_window: int = 500  # acoustic frames per window (10 s)
     fine_window: int = 150  # acoustic frames per window (3 s)
 
+    def stage_size(self, role: str) -> StageSize:
+        return StageSize(d_model=self.d_model, n_layers=self.n_layers, n_heads=self.n_heads,
+                         window_frames=getattr(self, f"{role}_window"))
+
 
 SIZES = {
     "default": ModelSizes(),
@@ -38,31 +41,21 @@ SIZES = {
 }
 
 
-def stage_configs(bundle: BundleConfig, sizes: ModelSizes) -> tuple[FlatStageConfig, FlatStageConfig, object]:
-    """Semantic, coarse and fine stage configs that fit ``bundle`` at the given sizes."""
-    def transformer(tokens: int, causal: bool = True) -> TransformerConfig:
-        return TransformerConfig(sizes.d_model, sizes.n_layers, sizes.n_heads, max_seq_len=tokens, causal=causal)
-
-    b = bundle
-    semantic = FlatStageConfig("semantic", 0, 0, b.semantic_rate, 1, b.semantic_vocab, b.semantic_rate, 0,
-                               sizes.semantic_window, transformer(sizes.semantic_window + 2))
-    coarse_tokens = 2 + math.ceil(sizes.coarse_window * b.semantic_rate / b.acoustic_rate) \
-        + b.num_coarse * sizes.coarse_window
-    coarse = FlatStageConfig("coarse", 1, b.semantic_vocab, b.semantic_rate, b.num_coarse, b.codebook_size,
-                             b.acoustic_rate, 0, sizes.coarse_window, transformer(coarse_tokens))
-    if b.fine_layout == "parallel":
-        fine = ParallelFineConfig("fine", b.num_quantizers, b.num_coarse, b.codebook_size, sizes.fine_window,
-                                  transformer(sizes.fine_window, causal=False))
-    else:
-        fine = FlatStageConfig("fine", b.num_coarse, b.codebook_size, b.acoustic_rate,
-                               b.num_quantizers - b.num_coarse, b.codebook_size, b.acoustic_rate, b.num_coarse,
-                               sizes.fine_window, transformer(2 + b.num_quantizers * sizes.fine_window))
-    return semantic, coarse, fine
+def build_stages(bundle: BundleConfig, sizes: dict[str, StageSize]) -> dict:
+    """Randomly initialised semantic, coarse and fine stages that fit ``bundle``, each of the layout the
+    bundle gives its role (built fine first: the order every seeded random bundle was drawn in)."""
+    specs = stage_specs(bundle)
+    stages = {}
+    for role in ("fine", "semantic", "coarse"):
+        cls = layout_class(bundle.stage_layout(role))
+        stages[role] = cls(cls.config_for(specs[role], sizes[role]))
+    return {role: stages[role] for role in ROLES}
 
 
-def random_audiolm(bundle: BundleConfig = BundleConfig(), size: str | ModelSizes = "tiny", seed: int = 0,
+def random_audiolm(bundle: BundleConfig | None = None, size: str | ModelSizes = "tiny", seed: int = 0,
                    device: str = "cpu") -> AudioLM:
     """An ``AudioLM`` with random weights (random codebooks and centroids too)."""
+    bundle = bundle or BundleConfig()
     sizes = SIZES[size] if isinstance(size, str) else size
     with torch.random.fork_rng():  # seeded initialisation that leaves the caller's RNG state alone
         torch.manual_seed(seed)
@@ -77,13 +70,13 @@ def _build(bundle: BundleConfig, sizes: ModelSizes, device: str) -> AudioLM:
                                         codebook_size=bundle.codebook_size)))
     stack = round(bundle.sample_rate / bundle.semantic_rate / 160)
     encoder = BuiltinEncoderConfig(sample_rate=bundle.sample_rate, stack=stack, transformer=TransformerConfig(
-        sizes.encoder_d_model, sizes.encoder_layers, sizes.encoder_heads, causal=False, max_seq_len=2048))
-    tokenizer = SemanticTokenizer(SemanticTokenizerConfig("builtin", min(4, sizes.encoder_layers),
-                                                          bundle.semantic_vocab, encoder))
+        d_model=sizes.encoder_d_model, n_layers=sizes.encoder_layers, n_heads=sizes.encoder_heads, causal=False,
+        max_seq_len=2048))
+    tokenizer = SemanticTokenizer(SemanticTokenizerConfig(encoder="builtin", layer=min(4, sizes.encoder_layers),
+                                                          num_clusters=bundle.semantic_vocab, builtin=encoder))
     tokenizer.centroids.normal_()
-    semantic, coarse, fine = stage_configs(bundle, sizes)
-    fine_stage = ParallelFineStage(fine) if bundle.fine_layout == "parallel" else FlatStage(fine)
-    return AudioLM(bundle, codec, tokenizer, FlatStage(semantic), FlatStage(coarse), fine_stage, device=device)
+    stages = build_stages(bundle, {role: sizes.stage_size(role) for role in ROLES})
+    return AudioLM(bundle, codec, tokenizer, stages["semantic"], stages["coarse"], stages["fine"], device=device)
 
 
 def tiny_bundle_config(**overrides) -> BundleConfig:

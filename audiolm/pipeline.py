@@ -11,13 +11,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .audio import AudioLimits, check_waveform
+from .audio import DEFAULT_MAX_SECONDS, AudioLimits, check_waveform
 from .bundle import BundleConfig, load_part, resolve_bundle
 from .codec import Codec, load_codec
 from .errors import BundleError, SettingsError
 from .sampling import SampleGenerators, SamplingConfig, check_seed, shorten
 from .semantic import SemanticTokenizer
-from .stages import FlatStage, ParallelFineStage, load_stage
+from .stages import ROLES, Stage, load_stage, stage_specs
 
 Progress = Callable[[str, float], None]  # (stage name, fraction of that stage done)
 
@@ -40,25 +40,32 @@ class GenerationResult:
     acoustic_ids: torch.Tensor  # (N, Q, T_a)
 
 
+@dataclass(frozen=True)
+class GenerationPlan:
+    """What one generation continues and how far: the known ids, the length, what is kept."""
+    semantic: torch.Tensor  # (N, 1, T_s) known semantic ids
+    acoustic: torch.Tensor  # (N, Q, P) known acoustic ids
+    frames: int  # acoustic frames of the output
+    samples: int | None  # output samples kept (None: every decoded sample)
+    prompt_samples: int = 0  # samples of the output that come from the prompt
+    generate_semantic: bool = True  # False: ``semantic`` is the whole content (acoustic generation)
+
+
 class AudioLM:
     def __init__(self, config: BundleConfig, codec: Codec, semantic_tokenizer: SemanticTokenizer,
-                 semantic_stage: FlatStage, coarse_stage: FlatStage, fine_stage: FlatStage | ParallelFineStage,
-                 device: str | torch.device = "cpu"):
+                 semantic_stage: Stage, coarse_stage: Stage, fine_stage: Stage, device: str | torch.device = "cpu"):
         self.config, self.codec, self.semantic_tokenizer = config, codec, semantic_tokenizer
         self.semantic_stage, self.coarse_stage, self.fine_stage = semantic_stage, coarse_stage, fine_stage
         self.device = torch.device(device)
         check_compatible(self)
-        for module in self._modules():
+        for module in (codec, semantic_tokenizer, *self.stages.values()):
             module.to(self.device).eval()
-        self.limits = AudioLimits()
+        self.limits = AudioLimits()  # of input audio
+        self.max_generation_seconds = DEFAULT_MAX_SECONDS  # of generated audio (continuation, unconditional)
 
-    def _modules(self):
-        modules = [self.semantic_tokenizer, self.semantic_stage, self.coarse_stage, self.fine_stage]
-        if isinstance(self.codec, torch.nn.Module):
-            modules.append(self.codec)
-        else:
-            modules.append(self.codec.model)
-        return modules
+    @property
+    def stages(self) -> dict[str, Stage]:
+        return {role: getattr(self, f"{role}_stage") for role in ROLES}
 
     # ----- loading and saving -----
     @classmethod
@@ -77,8 +84,8 @@ class AudioLM:
         self.config.save(folder)
         self.codec.save_pretrained(folder / "codec", dtype)
         self.semantic_tokenizer.save_pretrained(folder / "semantic_tokenizer", dtype)
-        for name in ("semantic", "coarse", "fine"):
-            getattr(self, f"{name}_stage").save_pretrained(folder / name, dtype)
+        for role, stage in self.stages.items():
+            stage.save_pretrained(folder / role, dtype)
         if model_card is not None:
             (folder / "README.md").write_text(model_card)
         return folder
@@ -111,34 +118,36 @@ class AudioLM:
         x = torch.from_numpy(np.asarray(wav, dtype=np.float32))[None].to(self.device)
         return self.semantic_tokenizer.tokenize(x), self.codec.encode(x)
 
-    def _aligned(self, wav: np.ndarray) -> np.ndarray:
+    def aligned(self, wav: np.ndarray) -> np.ndarray:
+        """``wav`` cut to a whole number of alignment units (semantic and acoustic frames end together)."""
         unit = self.alignment_samples
         return wav[: len(wav) // unit * unit]
 
     # ----- the three modes -----
     def unconditional(self, seconds: float, num_samples: int = 1, seed: int = 0,
-                      settings: GenerationSettings = GenerationSettings(),
+                      settings: GenerationSettings | None = None,
                       progress: Progress | None = None) -> GenerationResult:
         self._check_request(num_samples, seed, seconds)
-        frames = round(seconds * self.config.acoustic_rate)
         empty_sem = torch.zeros(num_samples, 1, 0, dtype=torch.long, device=self.device)
-        return self._generate(empty_sem, self._empty_acoustic(num_samples), frames, round(seconds * self.config.sample_rate),
-                              0, seed, settings, progress, generate_semantic=True)
+        plan = GenerationPlan(empty_sem, self._empty_acoustic(num_samples), round(seconds * self.config.acoustic_rate),
+                              round(seconds * self.config.sample_rate))
+        return self._generate(plan, seed, settings, progress)
 
     def continuation(self, prompt: np.ndarray, seconds: float, num_samples: int = 1, seed: int = 0,
-                     settings: GenerationSettings = GenerationSettings(),
+                     settings: GenerationSettings | None = None,
                      progress: Progress | None = None) -> GenerationResult:
         """Continue ``prompt`` by ``seconds``; the output holds the (codec-decoded) prompt first."""
         self._check_request(num_samples, seed, seconds)
-        prompt = self._aligned(self._checked_audio(prompt, "prompt"))
+        prompt = self.aligned(self._checked_audio(prompt, "prompt"))
         sem, acoustic = self.tokenize(prompt)
-        frames = acoustic.shape[2] + round(seconds * self.config.acoustic_rate)
-        samples = len(prompt) + round(seconds * self.config.sample_rate)
-        return self._generate(sem[:, None].expand(num_samples, -1, -1), acoustic.expand(num_samples, -1, -1),
-                              frames, samples, len(prompt), seed, settings, progress, generate_semantic=True)
+        plan = GenerationPlan(sem[:, None].expand(num_samples, -1, -1), acoustic.expand(num_samples, -1, -1),
+                              frames=acoustic.shape[2] + round(seconds * self.config.acoustic_rate),
+                              samples=len(prompt) + round(seconds * self.config.sample_rate),
+                              prompt_samples=len(prompt))
+        return self._generate(plan, seed, settings, progress)
 
     def acoustic_generation(self, wav: np.ndarray, voice: np.ndarray | None = None, num_samples: int = 1,
-                            seed: int = 0, settings: GenerationSettings = GenerationSettings(),
+                            seed: int = 0, settings: GenerationSettings | None = None,
                             progress: Progress | None = None) -> GenerationResult:
         """Keep the content (semantic ids) of ``wav``; new acoustics, or those of ``voice``."""
         self._check_request(num_samples, seed)
@@ -148,23 +157,16 @@ class AudioLM:
         frames = self.codec.num_frames(len(wav))
         prefix_sem, prefix_acoustic = sem[:, :0], self._empty_acoustic(1)
         if voice is not None:
-            prefix_sem, prefix_acoustic = self.tokenize(self._aligned(voice))
+            prefix_sem, prefix_acoustic = self.tokenize(self.aligned(voice))
         cond = torch.cat([prefix_sem, sem], 1)[:, None].expand(num_samples, -1, -1)
-        result = self._generate(cond, prefix_acoustic.expand(num_samples, -1, -1),
-                                prefix_acoustic.shape[2] + frames, None, 0, seed, settings, progress,
-                                generate_semantic=False)
+        plan = GenerationPlan(cond, prefix_acoustic.expand(num_samples, -1, -1), prefix_acoustic.shape[2] + frames,
+                              samples=None, generate_semantic=False)
+        result = self._generate(plan, seed, settings, progress)
         skip = prefix_acoustic.shape[2]
         result.acoustic_ids = result.acoustic_ids[:, :, skip:]
         result.semantic_ids = result.semantic_ids[:, prefix_sem.shape[1]:]
         result.audio = result.audio[:, skip * self.codec.hop_length:][:, :len(wav)]
         return result
-
-    def generate_fine(self, coarse: torch.Tensor, prefix: torch.Tensor, sampling: SamplingConfig = SamplingConfig(),
-                      generator: torch.Generator | None = None, progress=None) -> torch.Tensor:
-        """Fine ids ``(B, Q - Q', T)`` for ``coarse (B, Q', T)``, continuing ``prefix``, whatever the layout."""
-        if isinstance(self.fine_stage, ParallelFineStage):
-            return self.fine_stage.generate(coarse, prefix, sampling, generator, progress)
-        return self.fine_stage.generate(coarse, prefix, coarse.shape[2], sampling, generator, progress)
 
     # ----- shared path -----
     def _empty_acoustic(self, n: int) -> torch.Tensor:
@@ -175,29 +177,32 @@ class AudioLM:
         if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 1:
             raise SettingsError(f"num_samples must be a whole number >= 1, got {shorten(num_samples)}.")
         check_seed(seed)
-        shortest = self.alignment_samples / self.config.sample_rate  # one semantic + acoustic frame
+        shortest, longest = self.alignment_samples / self.config.sample_rate, self.max_generation_seconds
         if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, numbers.Real)
-                                    or not shortest <= seconds <= self.limits.max_seconds):
-            raise SettingsError(f"seconds must be between {shortest:g} (one frame) and {self.limits.max_seconds:g}, "
+                                    or not shortest <= seconds <= longest):
+            raise SettingsError(f"seconds must be between {shortest:g} (one frame) and {longest:g}, "
                                 f"got {shorten(seconds)}.")
 
     def _checked_audio(self, wav, what: str) -> np.ndarray:
         return check_waveform(wav, what, self.config.sample_rate, min_samples=self.alignment_samples)
 
-    def _generate(self, sem, acoustic_prefix, frames, samples, prompt_samples, seed, settings, progress,
-                  generate_semantic: bool) -> GenerationResult:
-        """Semantic (optional) -> coarse -> fine -> decode, continuing the given prefixes."""
+    def _generate(self, plan: GenerationPlan, seed: int, settings: GenerationSettings | None,
+                  progress: Progress | None) -> GenerationResult:
+        """Semantic (optional) -> coarse -> fine -> decode, continuing the plan's prefixes."""
+        settings = settings or GenerationSettings()
+        sem, frames, samples = plan.semantic, plan.frames, plan.samples
         generator = SampleGenerators(seed, sem.shape[0], self.device)
         report = (lambda name: (lambda done, total: progress(name, done / max(total, 1)))) if progress else \
             (lambda name: None)
         Qc = self.config.num_coarse
-        if generate_semantic:
+        if plan.generate_semantic:
             sem_frames = math.ceil(frames * self.config.semantic_rate / self.config.acoustic_rate)
             sem = self.semantic_stage.generate(None, sem, sem_frames, settings.semantic, generator,
                                                report("semantic"))
-        coarse = self.coarse_stage.generate(sem, acoustic_prefix[:, :Qc], frames, settings.coarse, generator,
+        coarse = self.coarse_stage.generate(sem, plan.acoustic[:, :Qc], frames, settings.coarse, generator,
                                             report("coarse"))
-        fine = self.generate_fine(coarse, acoustic_prefix[:, Qc:], settings.fine, generator, report("fine"))
+        fine = self.fine_stage.generate(coarse, plan.acoustic[:, Qc:], frames, settings.fine, generator,
+                                        report("fine"))
         ids = torch.cat([coarse, fine], 1)
         # one sample at a time: a batched decode differs in the last bits with the batch size
         audio = torch.cat([self.codec.decode(row[None]) for row in ids]).float().cpu().numpy()
@@ -205,7 +210,7 @@ class AudioLM:
             audio = audio[:, :samples]
         if progress:
             progress("decode", 1.0)
-        return GenerationResult(np.clip(audio, -1, 1), self.config.sample_rate, prompt_samples, seed,
+        return GenerationResult(np.clip(audio, -1, 1), self.config.sample_rate, plan.prompt_samples, seed,
                                 sem[:, 0].cpu(), ids.cpu())
 
 
@@ -224,27 +229,11 @@ def check_compatible(model: AudioLM) -> None:
     expect("codec codebook_size", codec.codebook_size, c.codebook_size)
     expect("semantic tokenizer frame_rate", tok.frame_rate, c.semantic_rate)
     expect("semantic tokenizer num_clusters", tok.config.num_clusters, c.semantic_vocab)
-    s = model.semantic_stage.config
-    expect("semantic stage vocab (target_codebook)", s.target_codebook, c.semantic_vocab)
-    expect("semantic stage target_levels", s.target_levels, 1)
-    expect("semantic stage cond_levels", s.cond_levels, 0)
-    k = model.coarse_stage.config
-    expect("coarse stage cond_codebook (semantic vocab)", k.cond_codebook, c.semantic_vocab)
-    expect("coarse stage target_levels (Q')", k.target_levels, c.num_coarse)
-    expect("coarse stage target_codebook", k.target_codebook, c.codebook_size)
-    expect("coarse stage cond_rate", k.cond_rate, c.semantic_rate)
-    expect("coarse stage target_rate", k.target_rate, c.acoustic_rate)
-    f = model.fine_stage.config
-    if isinstance(model.fine_stage, ParallelFineStage):
-        expect("fine_layout", "parallel", c.fine_layout)
-        expect("fine stage num_levels (Q)", f.num_levels, c.num_quantizers)
-        expect("fine stage first_level (Q')", f.first_level, c.num_coarse)
-        expect("fine stage codebook", f.codebook, c.codebook_size)
-    else:
-        expect("fine_layout", "autoregressive", c.fine_layout)
-        expect("fine stage cond_levels (Q')", f.cond_levels, c.num_coarse)
-        expect("fine stage target_levels (Q - Q')", f.target_levels, c.num_quantizers - c.num_coarse)
-        expect("fine stage codebooks", (f.cond_codebook, f.target_codebook), (c.codebook_size, c.codebook_size))
+    for role, spec in stage_specs(c).items():
+        stage = model.stages[role]
+        expect(f"{role} stage layout" if role != "fine" else "fine_layout", stage.layout, c.stage_layout(role))
+        for what, got, want in stage.mismatches(spec):
+            expect(f"{role} stage {what}", got, want)
     if problems:
         raise BundleError("The bundle's components do not fit together:\n- " + "\n- ".join(problems)
                           + "\nRetrain or re-export the mismatched component, or fix config.json.")

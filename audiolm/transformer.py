@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TransformerConfig:
     d_model: int = 384
     n_layers: int = 6

@@ -9,7 +9,7 @@ from audiolm.transformer import TransformerConfig
 
 def tiny_tokenizer(clusters=8):
     torch.manual_seed(0)
-    encoder = BuiltinEncoderConfig(num_targets=10, transformer=TransformerConfig(32, 2, 2, causal=False,
+    encoder = BuiltinEncoderConfig(num_targets=10, transformer=TransformerConfig(d_model=32, n_layers=2, n_heads=2, causal=False,
                                                                                  max_seq_len=256))
     return SemanticTokenizer(SemanticTokenizerConfig("builtin", 2, clusters, encoder)).eval()
 
@@ -96,7 +96,7 @@ def test_truncated_encoder_gives_the_same_features():
 
     torch.manual_seed(0)
     full = BuiltinSpeechEncoder(BuiltinEncoderConfig(transformer=TransformerConfig(
-        32, 4, 2, causal=False, max_seq_len=256))).eval()
+        d_model=32, n_layers=4, n_heads=2, causal=False, max_seq_len=256))).eval()
     small = truncate_encoder(full, 2)
     wav = torch.from_numpy(synthetic_voice(1.0, 16000))[None]
     assert len(small.body.blocks) == 2

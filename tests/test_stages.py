@@ -10,14 +10,16 @@ GREEDY = SamplingConfig(temperature=0)
 
 def coarse_stage(window=12, seed=0):
     torch.manual_seed(seed)
-    return FlatStage(FlatStageConfig("coarse", 1, 10, 25.0, 3, 16, 50.0, 0, window,
-                                     TransformerConfig(32, 2, 4, max_seq_len=64))).eval()
+    return FlatStage(FlatStageConfig(name="coarse", cond_levels=1, cond_codebook=10, cond_rate=25.0, target_levels=3,
+                                     target_codebook=16, target_rate=50.0, window_frames=window,
+                                     transformer=TransformerConfig(d_model=32, n_layers=2, n_heads=4, max_seq_len=64))).eval()
 
 
 def fine_stage(window=8):
     torch.manual_seed(0)
-    return ParallelFineStage(ParallelFineConfig("fine", 5, 2, 16, window,
-                                                TransformerConfig(32, 2, 4, max_seq_len=16, causal=False))).eval()
+    return ParallelFineStage(ParallelFineConfig(
+        name="fine", num_levels=5, first_level=2, codebook=16, window_frames=window,
+        transformer=TransformerConfig(d_model=32, n_layers=2, n_heads=4, max_seq_len=16, causal=False))).eval()
 
 
 def test_flatten_layout_and_round_trip():
@@ -35,7 +37,7 @@ def test_flatten_layout_and_round_trip():
         part = flat_target[:, levels == level]
         lo = c.target_offset + level * 16
         assert part.min() >= lo and part.max() < lo + 16
-    assert torch.equal(stage.unflatten_target(flat_target), target)
+    assert torch.equal(flat_target.view(2, 7, 3).transpose(1, 2) - stage.target_offsets[:, None], target)
 
 
 def test_flatten_rejects_out_of_range_ids():
@@ -48,7 +50,9 @@ def test_flatten_rejects_out_of_range_ids():
 
 def test_config_refuses_windows_longer_than_context():
     with pytest.raises(ValueError, match="max_seq_len"):
-        FlatStageConfig("coarse", 1, 10, 25.0, 3, 16, 50.0, 0, 100, TransformerConfig(32, 2, 4, max_seq_len=64))
+        FlatStageConfig(name="coarse", cond_levels=1, cond_codebook=10, cond_rate=25.0, target_levels=3, target_codebook=16,
+                        target_rate=50.0, window_frames=100,
+                        transformer=TransformerConfig(d_model=32, n_layers=2, n_heads=4, max_seq_len=64))
 
 
 @pytest.mark.parametrize("known,total,window", [(0, 10, 4), (0, 3, 8), (5, 30, 8), (29, 30, 8), (0, 31, 7)])
@@ -122,7 +126,7 @@ def test_parallel_fine_keeps_coarse_and_prefix():
     stage = fine_stage(window=8)
     coarse = torch.randint(0, 16, (2, 2, 20))
     prefix = torch.randint(0, 16, (2, 3, 5))
-    fine = stage.generate(coarse, prefix, SamplingConfig(1.0), torch.Generator().manual_seed(0))
+    fine = stage.generate(coarse, prefix, 20, SamplingConfig(1.0), torch.Generator().manual_seed(0))
     assert fine.shape == (2, 3, 20) and fine.max() < 16
     assert torch.equal(fine[:, :, :5], prefix)
 
@@ -144,7 +148,7 @@ def test_parallel_fine_loss_trains():
     g = torch.Generator().manual_seed(0)
     losses = []
     for _ in range(80):
-        loss = stage.loss(codes, g)
+        loss = stage.loss(codes[:, :2], codes[:, 2:], g)
         opt.zero_grad()
         loss.backward()
         opt.step()

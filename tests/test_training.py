@@ -18,8 +18,9 @@ needs_espeak = pytest.mark.skipif(ctypes.util.find_library("espeak-ng") is None,
 
 def _toy_stage():
     torch.manual_seed(0)
-    return FlatStage(FlatStageConfig("semantic", 0, 0, 25.0, 1, 8, 25.0, 0, 16,
-                                     TransformerConfig(32, 1, 2, max_seq_len=18)))
+    return FlatStage(FlatStageConfig(name="semantic", cond_levels=0, cond_codebook=0, target_levels=1, target_codebook=8,
+                                     target_rate=25.0, window_frames=16,
+                                     transformer=TransformerConfig(d_model=32, n_layers=1, n_heads=2, max_seq_len=18)))
 
 
 def _cyclic_loss(stage):

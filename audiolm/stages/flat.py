@@ -9,23 +9,25 @@ in one shared vocabulary ``[cond levels | target levels | BOS, SEP]``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..sampling import SamplingConfig, sample
-from ..serialization import config_from_dict, load_weights, read_config, save_module
 from ..transformer import DecoderLM, TransformerConfig
+from .base import ProgressFn, Stage, StageSize, StageSpec, cond_span
 from .windows import plan_windows
 
-ProgressFn = Callable[[int, int], None]
+
+def window_tokens(cond_levels: int, cond_rate: float, target_levels: int, target_rate: float,
+                  window_frames: int) -> int:
+    """Positions of one window: ``[BOS] cond [SEP] target``."""
+    lo, hi = cond_span(cond_rate, target_rate, 0, window_frames)
+    return 2 + cond_levels * (hi - lo) + target_levels * window_frames
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FlatStageConfig:
     name: str = "coarse"  # semantic | coarse | fine
     cond_levels: int = 1
@@ -56,12 +58,11 @@ class FlatStageConfig:
 
     def cond_span(self, start: int, end: int) -> tuple[int, int]:
         """Cond frames covering target frames ``[start, end)``."""
-        ratio = self.cond_rate / self.target_rate
-        return math.floor(start * ratio), math.ceil(end * ratio)
+        return cond_span(self.cond_rate, self.target_rate, start, end)
 
     def window_tokens(self) -> int:
-        lo, hi = self.cond_span(0, self.window_frames)
-        return 2 + self.cond_levels * (hi - lo) + self.target_levels * self.window_frames
+        return window_tokens(self.cond_levels, self.cond_rate, self.target_levels, self.target_rate,
+                             self.window_frames)
 
     def __post_init__(self):
         if self.window_tokens() > self.transformer.max_seq_len:
@@ -72,10 +73,11 @@ class FlatStageConfig:
             raise ValueError("an autoregressive stage needs a causal transformer")
 
 
-class FlatStage(nn.Module):
+class FlatStage(Stage):
+    type_name, layout, config_class = "flat", "autoregressive", FlatStageConfig
+
     def __init__(self, config: FlatStageConfig):
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         self.lm = DecoderLM(config.vocab_size, config.transformer)
         c = config
         self.register_buffer("cond_offsets", torch.arange(c.cond_levels) * c.cond_codebook, persistent=False)
@@ -96,11 +98,6 @@ class FlatStage(nn.Module):
         parts.append((target + self.target_offsets[:, None]).transpose(1, 2).reshape(B, -1))
         return torch.cat(parts, dim=1)
 
-    def unflatten_target(self, flat: torch.Tensor) -> torch.Tensor:
-        """The target part of ``flatten`` (``(B, Tt*Lt)``) back to ``(B, Lt, Tt)``."""
-        B, L = flat.shape[0], self.config.target_levels
-        return flat.view(B, -1, L).transpose(1, 2) - self.target_offsets[:, None]
-
     @staticmethod
     def _check(ids, levels, codebook, what):
         if ids.dim() != 3 or ids.shape[1] != levels:
@@ -108,8 +105,29 @@ class FlatStage(nn.Module):
         if ids.numel() and (ids.min() < 0 or ids.max() >= codebook):
             raise ValueError(f"{what} ids must lie in [0, {codebook})")
 
+    # ----- the role -----
+    @classmethod
+    def config_for(cls, spec: StageSpec, size: StageSize) -> FlatStageConfig:
+        tokens = window_tokens(spec.cond_levels, spec.cond_rate, spec.target_levels, spec.target_rate,
+                               size.window_frames)
+        return FlatStageConfig(
+            name=spec.name, cond_levels=spec.cond_levels, cond_codebook=spec.cond_codebook, cond_rate=spec.cond_rate,
+            target_levels=spec.target_levels, target_codebook=spec.target_codebook, target_rate=spec.target_rate,
+            first_target_level=spec.first_target_level, window_frames=size.window_frames,
+            transformer=TransformerConfig(d_model=size.d_model, n_layers=size.n_layers, n_heads=size.n_heads,
+                                          max_seq_len=tokens))
+
+    def mismatches(self, spec: StageSpec) -> list[tuple[str, object, object]]:
+        c = self.config
+        fields = ["target_levels", "target_codebook", "target_rate", "cond_levels"]
+        if spec.cond_levels:  # the semantic stage has no cond stream: its cond codebook and rate mean nothing
+            fields += ["cond_codebook", "cond_rate"]
+        return [(name, getattr(c, name), getattr(spec, name)) for name in fields
+                if getattr(c, name) != getattr(spec, name)]
+
     # ----- training -----
-    def loss(self, cond: torch.Tensor | None, target: torch.Tensor) -> torch.Tensor:
+    def loss(self, cond: torch.Tensor | None, target: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
         """Cross-entropy of every target token, each over its own level's codebook."""
         ids = self.flatten(cond, target)
         B, L, T = target.shape
@@ -121,10 +139,10 @@ class FlatStage(nn.Module):
     # ----- sampling -----
     @torch.inference_mode()
     def generate(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
-                 sampling: SamplingConfig = SamplingConfig(), generator: torch.Generator | None = None,
+                 sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
                  progress: ProgressFn | None = None) -> torch.Tensor:
         """Continue ``prefix (B, Lt, P)`` to ``total_frames`` frames given ``cond (B, Lc, Tc)``."""
-        c = self.config
+        c, sampling = self.config, sampling or SamplingConfig()
         B, known = prefix.shape[0], prefix.shape[2]
         out = torch.zeros(B, c.target_levels, max(total_frames, known), dtype=torch.long, device=prefix.device)
         out[:, :, :known] = prefix
@@ -149,10 +167,3 @@ class FlatStage(nn.Module):
                     progress(done, todo)
             known = end
         return out[:, :, :total_frames]
-
-    def save_pretrained(self, folder, dtype: torch.dtype | None = None) -> None:
-        save_module(self, self.config, folder, "flat", dtype)
-
-    @classmethod
-    def from_folder(cls, folder) -> "FlatStage":
-        return load_weights(cls(config_from_dict(FlatStageConfig, read_config(folder))), folder).eval()

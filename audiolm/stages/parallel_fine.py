@@ -13,13 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..sampling import SamplingConfig, sample
-from ..serialization import config_from_dict, load_weights, read_config, save_module
 from ..transformer import Transformer, TransformerConfig, _init_weights
-from .flat import ProgressFn
+from .base import ProgressFn, Stage, StageSize, StageSpec
 from .windows import plan_windows
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ParallelFineConfig:
     name: str = "fine"
     num_levels: int = 12  # Q: all codec levels
@@ -41,10 +40,11 @@ class ParallelFineConfig:
             raise ValueError("window_frames exceeds the transformer's max_seq_len")
 
 
-class ParallelFineStage(nn.Module):
+class ParallelFineStage(Stage):
+    type_name, layout, config_class = "parallel_fine", "parallel", ParallelFineConfig
+
     def __init__(self, config: ParallelFineConfig):
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         d = config.transformer.d_model
         self.embed = nn.Embedding(config.num_levels * config.codebook, d)
         self.heads = nn.Parameter(torch.randn(config.fine_levels, config.codebook, d) * 0.02)
@@ -60,9 +60,28 @@ class ParallelFineStage(nn.Module):
         h = self.body(x)
         return torch.einsum("btd,bkd->btk", h, self.heads[level - c.first_level])
 
-    def loss(self, codes: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Cross-entropy of one random fine level per example, predicted from the levels below."""
+    @classmethod
+    def config_for(cls, spec: StageSpec, size: StageSize) -> ParallelFineConfig:
+        return ParallelFineConfig(
+            name=spec.name, num_levels=spec.cond_levels + spec.target_levels, first_level=spec.cond_levels,
+            codebook=spec.target_codebook, window_frames=size.window_frames,
+            transformer=TransformerConfig(d_model=size.d_model, n_layers=size.n_layers, n_heads=size.n_heads,
+                                          max_seq_len=size.window_frames, causal=False))
+
+    def mismatches(self, spec: StageSpec) -> list[tuple[str, object, object]]:
+        """Only a fine role fits: cond and target are levels of one codec at one rate."""
         c = self.config
+        got = {"num_levels (Q)": c.num_levels, "first_level (Q')": c.first_level, "codebook": c.codebook,
+               "cond codebook": c.codebook, "cond rate = target rate": True}
+        want = {"num_levels (Q)": spec.cond_levels + spec.target_levels, "first_level (Q')": spec.cond_levels,
+                "codebook": spec.target_codebook, "cond codebook": spec.cond_codebook,
+                "cond rate = target rate": spec.cond_rate == spec.target_rate}
+        return [(k, got[k], want[k]) for k in got if got[k] != want[k]]
+
+    def loss(self, cond: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Cross-entropy of one random fine level of ``target (B, Q-Q', T)`` per example, predicted from
+        the levels below (``cond (B, Q', T)``, the coarse levels, and the fine levels under it)."""
+        c, codes = self.config, torch.cat([cond, target], 1)
         if codes.dim() != 3 or codes.shape[1] != c.num_levels:
             raise ValueError(f"codes must be (B, {c.num_levels}, T), got {tuple(codes.shape)}")
         level = torch.randint(c.first_level, c.num_levels, (codes.shape[0],), generator=generator).to(codes.device)
@@ -71,10 +90,13 @@ class ParallelFineStage(nn.Module):
         return F.cross_entropy(logits.reshape(-1, c.codebook).float(), target.reshape(-1))
 
     @torch.inference_mode()
-    def generate(self, coarse: torch.Tensor, prefix: torch.Tensor, sampling: SamplingConfig = SamplingConfig(),
-                 generator: torch.Generator | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
-        """``coarse (B, Q', T)`` + known fine ``prefix (B, Q-Q', P)`` -> fine ``(B, Q-Q', T)``."""
-        c = self.config
+    def generate(self, cond: torch.Tensor, prefix: torch.Tensor, total_frames: int,
+                 sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
+                 progress: ProgressFn | None = None) -> torch.Tensor:
+        """coarse levels ``cond (B, Q', T >= total_frames)`` + known fine ``prefix (B, Q-Q', P)`` -> fine
+        ``(B, Q-Q', total_frames)``."""
+        c, sampling = self.config, sampling or SamplingConfig()
+        coarse = cond[:, :, :total_frames]
         B, _, T = coarse.shape
         known = prefix.shape[2]
         codes = torch.zeros(B, c.num_levels, T, dtype=torch.long, device=coarse.device)
@@ -90,10 +112,3 @@ class ParallelFineStage(nn.Module):
             if progress is not None:
                 progress(i + 1, len(windows))
         return codes[:, c.first_level:]
-
-    def save_pretrained(self, folder, dtype: torch.dtype | None = None) -> None:
-        save_module(self, self.config, folder, "parallel_fine", dtype)
-
-    @classmethod
-    def from_folder(cls, folder) -> "ParallelFineStage":
-        return load_weights(cls(config_from_dict(ParallelFineConfig, read_config(folder))), folder).eval()

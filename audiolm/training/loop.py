@@ -1,6 +1,8 @@
 """One resumable training loop for every component.
 
-- AdamW with linear warm-up and cosine decay, gradient clipping;
+- AdamW with linear warm-up and cosine decay, gradient clipping; one optimizer per named part
+  (``parts``: a codec and its discriminator, say), the step function updating the others with
+  ``Trainer.update``;
 - CUDA with bf16 autocast when present, CPU otherwise;
 - a tqdm bar with the running losses, and ``log.jsonl`` in the run folder;
 - checkpoints as safetensors (model + optimizer moments) plus ``state.json``; a run started
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -55,11 +58,33 @@ def lr_at(config: TrainConfig, step: int) -> float:
 LossFn = Callable[[int, torch.Generator], tuple[torch.Tensor, dict[str, float]]]
 
 
+@contextmanager
+def seeded(seed: int):
+    """Run a block with torch's global generator seeded (initialisers and data-dependent inits draw from it),
+    and the caller's generator state restored after it."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
+
+
+def adamw(module: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices and kernels only."""
+    decay = [p for p in module.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in module.parameters() if p.requires_grad and p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.98))
+
+
 class Trainer:
-    """Runs ``loss_fn(step, generator) -> (loss, metrics)`` for ``config.steps`` steps."""
+    """Runs ``loss_fn(step, generator) -> (loss, metrics)`` for ``config.steps`` steps.
+
+    ``parts`` names the submodules that get an optimizer each (default: the whole model, one
+    optimizer); the loss ``loss_fn`` returns updates the first part, and ``loss_fn`` updates the
+    others itself with ``update(loss, name)`` (a discriminator's step before the generator's)."""
 
     def __init__(self, model: torch.nn.Module, run_dir: str | Path, config: TrainConfig,
-                 export: Callable[[Path], None], description: str = "train"):
+                 export: Callable[[Path], None], description: str = "train",
+                 parts: dict[str, torch.nn.Module] | None = None):
         self.model, self.config, self.export, self.description = model, config, export, description
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -67,11 +92,8 @@ class Trainer:
         if config.threads:
             torch.set_num_threads(config.threads)
         self.model.to(self.device)
-        decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
-        no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() < 2]
-        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                            {"params": no_decay, "weight_decay": 0.0}], lr=config.lr,
-                                           betas=(0.9, 0.98))
+        self.parts = parts or {"model": model}
+        self.optimizers = {name: adamw(part, config) for name, part in self.parts.items()}
         self.step = 0
         self.elapsed = 0.0  # training seconds over every resumed segment
         self._started: float | None = None  # wall clock of the running segment's start
@@ -80,7 +102,18 @@ class Trainer:
 
     # ----- checkpoints -----
     def _params(self):
-        return [p for group in self.optimizer.param_groups for p in group["params"]]
+        """(optimizer, parameter) pairs, numbered alike in every checkpoint."""
+        return [(opt, p) for opt in self.optimizers.values() for group in opt.param_groups for p in group["params"]]
+
+    def update(self, loss: torch.Tensor, part: str | None = None) -> torch.Tensor:
+        """Backward ``loss`` and step ``part``'s optimizer (the first part's by default); the gradient norm."""
+        part = part or next(iter(self.parts))
+        optimizer = self.optimizers[part]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.parts[part].parameters(), self.config.grad_clip)
+        optimizer.step()
+        return norm
 
     def _training_state(self) -> dict[str, torch.Tensor]:
         """Parameters and *every* buffer, persistent or not (e.g. the codec's EMA statistics)."""
@@ -88,8 +121,8 @@ class Trainer:
 
     def save(self) -> None:
         tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self._training_state().items()}
-        for i, p in enumerate(self._params()):
-            for key, value in self.optimizer.state.get(p, {}).items():
+        for i, (optimizer, p) in enumerate(self._params()):
+            for key, value in optimizer.state.get(p, {}).items():
                 if torch.is_tensor(value):
                     tensors[f"optim.{i}.{key}"] = value.detach().cpu().reshape(value.shape).contiguous()
         tmp = self.run_dir / (STATE_WEIGHTS + ".tmp")
@@ -115,11 +148,11 @@ class Trainer:
         for name, value in saved.items():
             if name not in persistent and name in buffers:
                 buffers[name].copy_(value)
-        for i, p in enumerate(self._params()):
+        for i, (optimizer, p) in enumerate(self._params()):
             state = {k.split(".", 2)[2]: v.to(self.device) for k, v in tensors.items() if k.startswith(f"optim.{i}.")}
             if state:
                 state["step"] = state["step"].cpu()
-                self.optimizer.state[p] = state
+                optimizer.state[p] = state
         meta = json.loads((self.run_dir / STATE_JSON).read_text())
         self.step = meta["step"]
         self.elapsed = meta.get("elapsed", 0.0)
@@ -136,17 +169,15 @@ class Trainer:
         bar = tqdm(total=c.steps, initial=self.step, desc=self.description, dynamic_ncols=True)
         self._started = time.time()
         while self.step < c.steps:
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr_at(c, self.step)
+            for optimizer in self.optimizers.values():
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(c, self.step)
             with autocast:
                 loss, metrics = loss_fn(self.step, self.generator)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{self.description}: loss is {loss.item()} at step {self.step}; "
                                          "lower the learning rate or resume from the last checkpoint")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
-            self.optimizer.step()
+            norm = self.update(loss)
             self.step += 1
             metrics = {"loss": loss.item(), **metrics, "grad_norm": norm.item()}
             running = {k: 0.95 * running.get(k, v) + 0.05 * v for k, v in metrics.items()}

@@ -19,20 +19,12 @@ from ..data.piano_corpus import PianoCorpus, PianoCorpusConfig, build_piano_corp
 from ..data.speech_corpus import SpeechCorpus, SpeechCorpusConfig, build_speech_corpus
 from ..semantic import BuiltinEncoderConfig, SemanticTokenizer, SemanticTokenizerConfig
 from ..serialization import config_from_dict
-from ..stages import load_stage
+from ..stages import StageSize, load_stage
 from ..transformer import TransformerConfig
 from .loop import TrainConfig
 
 STEPS = ("corpus", "codec", "semantic-encoder", "kmeans", "tokenize", "semantic", "coarse", "fine", "bundle")
 EXTRA_STEPS = ("examples",)  # not part of ``all``: writes held-out prompts into examples/
-
-
-@dataclass
-class StageSize:
-    d_model: int = 256
-    n_layers: int = 4
-    n_heads: int = 4
-    window_frames: int = 250
 
 
 @dataclass
@@ -56,9 +48,9 @@ class SpeechRecipe:
     # a bundle folder whose semantic tokenizer is reused as is (skips semantic-encoder and kmeans)
     semantic_tokenizer_from: str = ""
     kmeans_utterances: int = 600
-    semantic_size: StageSize = field(default_factory=lambda: StageSize(192, 4, 4, 250))
-    coarse_size: StageSize = field(default_factory=lambda: StageSize(256, 4, 4, 150))
-    fine_size: StageSize = field(default_factory=lambda: StageSize(128, 4, 4, 150))
+    semantic_size: StageSize = field(default_factory=lambda: StageSize(d_model=192, n_layers=4, n_heads=4, window_frames=250))
+    coarse_size: StageSize = field(default_factory=lambda: StageSize(d_model=256, n_layers=4, n_heads=4, window_frames=150))
+    fine_size: StageSize = field(default_factory=lambda: StageSize(d_model=128, n_layers=4, n_heads=4, window_frames=150))
     semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=16, lr=1e-3))
     coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1800, batch_size=8, lr=1e-3))
     fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=16, lr=1e-3))
@@ -94,9 +86,9 @@ class PianoRecipe(SpeechRecipe):
     encoder_targets: str = "mfcc+chroma"
     semantic_layer: int = 1
     kmeans_utterances: int = 200
-    semantic_size: StageSize = field(default_factory=lambda: StageSize(128, 3, 4, 250))
-    coarse_size: StageSize = field(default_factory=lambda: StageSize(128, 4, 4, 150))
-    fine_size: StageSize = field(default_factory=lambda: StageSize(64, 3, 4, 150))
+    semantic_size: StageSize = field(default_factory=lambda: StageSize(d_model=128, n_layers=3, n_heads=4, window_frames=250))
+    coarse_size: StageSize = field(default_factory=lambda: StageSize(d_model=128, n_layers=4, n_heads=4, window_frames=150))
+    fine_size: StageSize = field(default_factory=lambda: StageSize(d_model=64, n_layers=3, n_heads=4, window_frames=150))
     semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=16, lr=1e-3))
     coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=8, lr=1e-3))
     fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1000, batch_size=16, lr=1e-3))
@@ -122,7 +114,7 @@ def tiny_recipe(kind: str = "speech") -> SpeechRecipe:
         encoder=BuiltinEncoderConfig(num_targets=8, transformer=TransformerConfig(
             d_model=32, n_layers=2, n_heads=2, causal=False, max_seq_len=1024)),
         encoder_train=tiny_train(4, 4), semantic_layer=1, kmeans_utterances=20,
-        semantic_size=StageSize(32, 1, 2, 24), coarse_size=StageSize(32, 1, 2, 16), fine_size=StageSize(32, 1, 2, 16),
+        semantic_size=StageSize(d_model=32, n_layers=1, n_heads=2, window_frames=24), coarse_size=StageSize(d_model=32, n_layers=1, n_heads=2, window_frames=16), fine_size=StageSize(d_model=32, n_layers=1, n_heads=2, window_frames=16),
         semantic_train=tiny_train(4, 4), coarse_train=tiny_train(4, 4), fine_train=tiny_train(4, 4))
 
 
@@ -222,28 +214,20 @@ class PipelineRun:
         return tokenize_corpus(self.open_corpus(), split, codec, tokenizer, self.work / f"tokens-{split}.safetensors",
                                fingerprint(codec_dir, tok_dir))
 
-    def stage_configs(self):
-        from ..factory import stage_configs
-        from ..factory import ModelSizes
-        r, b = self.recipe, self.recipe.bundle
+    def stage_configs(self) -> dict:
+        """The three stages' configs: each role's layout (the bundle's) at the recipe's size for it."""
+        from ..stages import ROLES, layout_class, stage_specs
+        b, specs = self.recipe.bundle, stage_specs(self.recipe.bundle)
+        return {role: layout_class(b.stage_layout(role)).config_for(specs[role], getattr(self.recipe, f"{role}_size"))
+                for role in ROLES}
 
-        def sizes(s: StageSize) -> ModelSizes:
-            return ModelSizes(d_model=s.d_model, n_layers=s.n_layers, n_heads=s.n_heads,
-                              semantic_window=s.window_frames, coarse_window=s.window_frames,
-                              fine_window=s.window_frames)
-        return (stage_configs(b, sizes(r.semantic_size))[0], stage_configs(b, sizes(r.coarse_size))[1],
-                stage_configs(b, sizes(r.fine_size))[2])
-
-    def stage(self, name: str):
-        from .stages import train_flat_stage, train_parallel_fine
-        cache = self.tokens("train")
-        semantic, acoustic = cache.streams()
-        config = dict(zip(("semantic", "coarse", "fine"), self.stage_configs()))[name]
-        train = self._train(getattr(self.recipe, f"{name}_train"))
-        run_dir = self.work / name
-        if name == "fine" and self.recipe.bundle.fine_layout == "parallel":
-            return train_parallel_fine(config, acoustic, run_dir, train)
-        return train_flat_stage(config, semantic, acoustic, run_dir, train)
+    def stage(self, role: str):
+        from ..stages import layout_class, stage_specs
+        from .stages import train_stage
+        semantic, acoustic = self.tokens("train").streams()
+        spec = stage_specs(self.recipe.bundle)[role]
+        return train_stage(spec, layout_class(self.recipe.bundle.stage_layout(role)), self.stage_configs()[role],
+                           semantic, acoustic, self.work / role, self._train(getattr(self.recipe, f"{role}_train")))
 
     def bundle(self, out: str | Path) -> Path:
         """Assemble the trained components into a bundle (``weights_dtype``) with its model card; the card

@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..semantic import BuiltinEncoderConfig, BuiltinSpeechEncoder
-from .loop import TrainConfig, Trainer
+from .loop import TrainConfig, Trainer, seeded
 
 
 def mfcc_frames(wav: np.ndarray, config: BuiltinEncoderConfig) -> np.ndarray:
@@ -87,26 +87,26 @@ def mfcc_targets(waves: list[np.ndarray], config: BuiltinEncoderConfig, seed: in
 def train_semantic_encoder(waves: list[np.ndarray], run_dir: str | Path, config: BuiltinEncoderConfig,
                            train: TrainConfig, crop_frames: int = 100, target_features: str = "mfcc"
                            ) -> BuiltinSpeechEncoder:
-    torch.manual_seed(train.seed)
-    encoder = BuiltinSpeechEncoder(config)
-    save = lambda folder: _save_encoder(encoder, folder)  # noqa: E731
-    trainer = Trainer(encoder, run_dir, train, export=save, description="semantic encoder")
-    if trainer.step < train.steps:
-        targets_path = Path(run_dir) / "mfcc_targets.npy"
-        if targets_path.is_file():  # resumed runs reuse the same targets
-            targets = torch.from_numpy(np.load(targets_path))
-        else:
-            targets = mfcc_targets(waves, config, train.seed, features=target_features)
-            np.save(targets_path, targets.numpy())
-        data = AlignedAudio(waves, config.hop_length)
-        assert len(targets) == data.num_frames, (len(targets), data.num_frames)
+    with seeded(train.seed):
+        encoder = BuiltinSpeechEncoder(config)
+        save = lambda folder: _save_encoder(encoder, folder)  # noqa: E731
+        trainer = Trainer(encoder, run_dir, train, export=save, description="semantic encoder")
+        if trainer.step < train.steps:
+            targets_path = Path(run_dir) / "mfcc_targets.npy"
+            if targets_path.is_file():  # resumed runs reuse the same targets
+                targets = torch.from_numpy(np.load(targets_path))
+            else:
+                targets = mfcc_targets(waves, config, train.seed, features=target_features)
+                np.save(targets_path, targets.numpy())
+            data = AlignedAudio(waves, config.hop_length)
+            assert len(targets) == data.num_frames, (len(targets), data.num_frames)
 
-        def step(_, generator):
-            wav, target = data.batch(targets, train.batch_size, crop_frames, generator)
-            loss = encoder.masked_prediction_loss(wav.to(trainer.device), target.to(trainer.device), generator)
-            return loss, {}
+            def step(_, generator):
+                wav, target = data.batch(targets, train.batch_size, crop_frames, generator)
+                loss = encoder.masked_prediction_loss(wav.to(trainer.device), target.to(trainer.device), generator)
+                return loss, {}
 
-        trainer.run(step)
+            trainer.run(step)
     return encoder
 
 

@@ -1,21 +1,14 @@
-"""Training the three stages on cached token streams (random windows of each speaker's stream)."""
+"""Training a stage of any layout on cached token streams: random windows of each utterance's stream,
+cut as the stage's role (``StageSpec``) asks, fed to the stage's own ``loss``."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 
-from ..stages import FlatStage, FlatStageConfig, ParallelFineConfig, ParallelFineStage
+from ..stages import Stage, StageSpec
 from .data import TokenWindows
-from .loop import TrainConfig, Trainer
-
-
-def _acoustic_windows(acoustic: list[torch.Tensor], frames: int, batch: int, generator, align: int = 1):
-    """Random ``(B, Q, frames)`` windows, starting on multiples of ``align`` frames; and their starts."""
-    windows = TokenWindows(acoustic)
-    picks = windows.starts(batch, frames, generator)
-    picks = [(i, start - start % align) for i, start in picks]
-    return torch.stack([_slice(windows.streams[i], start, frames) for i, start in picks]), picks, windows
+from .loop import TrainConfig, Trainer, seeded
 
 
 def _slice(stream: torch.Tensor, start: int, frames: int) -> torch.Tensor:
@@ -25,45 +18,38 @@ def _slice(stream: torch.Tensor, start: int, frames: int) -> torch.Tensor:
     return part
 
 
-def train_flat_stage(config: FlatStageConfig, semantic: list[torch.Tensor], acoustic: list[torch.Tensor],
-                     run_dir: str | Path, train: TrainConfig) -> FlatStage:
-    """Semantic (cond none), coarse (cond semantic) or autoregressive fine (cond coarse) stage."""
-    torch.manual_seed(train.seed)
-    stage = FlatStage(config)
-    trainer = Trainer(stage, run_dir, train, export=stage.save_pretrained, description=f"{config.name} stage")
-    c = config
-    ratio = c.target_rate / c.cond_rate if c.cond_levels else 1
+def role_batch(spec: StageSpec, semantic: list[torch.Tensor], acoustic: list[torch.Tensor], frames: int,
+               batch: int, generator: torch.Generator) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """``(cond, target)`` of ``batch`` random windows of ``frames`` target frames for a stage in role ``spec``:
+    semantic ids alone (semantic); the semantic ids under a window of codec frames, and its first levels
+    (coarse); the first codec levels and the rest (fine)."""
+    if spec.name == "semantic":
+        windows = TokenWindows(semantic)
+        picks = windows.starts(batch, frames, generator)
+        return None, torch.stack([_slice(windows.streams[i], s, frames) for i, s in picks])
+    windows = TokenWindows(acoustic)
+    align = round(spec.target_rate / spec.cond_rate) if spec.cond_rate < spec.target_rate else 1
+    picks = [(i, start - start % align) for i, start in windows.starts(batch, frames, generator)]
+    codes = torch.stack([_slice(windows.streams[i], start, frames) for i, start in picks])
+    target = codes[:, spec.first_target_level:spec.first_target_level + spec.target_levels]
+    if spec.name == "coarse":  # cond frames start on a multiple of align target frames
+        lo, hi = spec.cond_span(0, frames)
+        return torch.stack([_slice(semantic[i], start // align, hi - lo) for i, start in picks]), target
+    return codes[:, :spec.cond_levels], target
 
-    def step(_, generator):
-        if c.name == "semantic":
-            windows = TokenWindows(semantic)
-            picks = windows.starts(train.batch_size, c.window_frames, generator)
-            target = torch.stack([_slice(windows.streams[i], s, c.window_frames) for i, s in picks])
-            return stage.loss(None, target.to(trainer.device)), {}
-        align = round(ratio) if c.cond_rate < c.target_rate else 1
-        codes, picks, _ = _acoustic_windows(acoustic, c.window_frames, train.batch_size, generator, align)
-        target = codes[:, c.first_target_level:c.first_target_level + c.target_levels]
-        if c.cond_rate < c.target_rate:  # coarse: the semantic ids under the window
-            lo, hi = c.cond_span(0, c.window_frames)
-            cond = torch.stack([_slice(semantic[i], start // align, hi - lo) for i, start in picks])
-        else:  # autoregressive fine: the coarse levels of the same frames
-            cond = codes[:, :c.cond_levels]
-        return stage.loss(cond.to(trainer.device), target.to(trainer.device)), {}
 
-    trainer.run(step)
+def train_stage(spec: StageSpec, stage_class: type[Stage], config, semantic: list[torch.Tensor],
+                acoustic: list[torch.Tensor], run_dir: str | Path, train: TrainConfig) -> Stage:
+    """Train a ``stage_class(config)`` in role ``spec`` (resuming from ``run_dir``)."""
+    with seeded(train.seed):
+        stage = stage_class(config)
+        trainer = Trainer(stage, run_dir, train, export=stage.save_pretrained,
+                          description=f"{spec.name} stage ({stage.layout})")
+
+        def step(_, generator):
+            cond, target = role_batch(spec, semantic, acoustic, config.window_frames, train.batch_size, generator)
+            cond = None if cond is None else cond.to(trainer.device)
+            return stage.loss(cond, target.to(trainer.device), generator), {}
+
+        trainer.run(step)
     return stage
-
-
-def train_parallel_fine(config: ParallelFineConfig, acoustic: list[torch.Tensor], run_dir: str | Path,
-                        train: TrainConfig) -> ParallelFineStage:
-    torch.manual_seed(train.seed)
-    stage = ParallelFineStage(config)
-    trainer = Trainer(stage, run_dir, train, export=stage.save_pretrained, description="fine stage (parallel)")
-
-    def step(_, generator):
-        codes, _, _ = _acoustic_windows(acoustic, config.window_frames, train.batch_size, generator)
-        return stage.loss(codes.to(trainer.device), generator), {}
-
-    trainer.run(step)
-    return stage
-

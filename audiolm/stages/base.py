@@ -1,0 +1,103 @@
+"""What every stage is: a network (ids -> logits) with its token layout, filling one of three roles.
+
+A role (``StageSpec``) is what the bundle asks of a stage: which token streams condition it and
+which it generates, at what rates and codebook sizes. A stage class (a layout) turns a role and
+a size into its config (``config_for``: the one place its sequence length is computed), trains
+(``loss``), generates (``generate``, one signature for every layout) and says where it does not
+fit a role (``mismatches``).
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import torch
+from torch import nn
+
+from ..sampling import SamplingConfig
+from ..serialization import config_from_dict, load_weights, read_config, save_module
+
+ProgressFn = Callable[[int, int], None]  # (done, total)
+ROLES = ("semantic", "coarse", "fine")
+
+
+def cond_span(cond_rate: float, target_rate: float, start: int, end: int) -> tuple[int, int]:
+    """Cond frames covering target frames ``[start, end)``."""
+    ratio = cond_rate / target_rate
+    return math.floor(start * ratio), math.ceil(end * ratio)
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A role in a bundle: cond streams ``(B, cond_levels, T_c)`` -> target streams ``(B, target_levels, T)``."""
+    name: str  # semantic | coarse | fine
+    cond_levels: int
+    cond_codebook: int
+    cond_rate: float  # cond frames per second
+    target_levels: int
+    target_codebook: int
+    target_rate: float  # target frames per second
+    first_target_level: int  # codec level of the first target stream (0 coarse, Q' fine)
+
+    def cond_span(self, start: int, end: int) -> tuple[int, int]:
+        return cond_span(self.cond_rate, self.target_rate, start, end)
+
+
+def stage_specs(bundle) -> dict[str, StageSpec]:
+    """The three roles of a ``BundleConfig``: semantic ids; the first Q' codec levels given them; the rest."""
+    b, fine_levels = bundle, bundle.num_quantizers - bundle.num_coarse
+    return {
+        "semantic": StageSpec("semantic", 0, 0, b.semantic_rate, 1, b.semantic_vocab, b.semantic_rate, 0),
+        "coarse": StageSpec("coarse", 1, b.semantic_vocab, b.semantic_rate, b.num_coarse, b.codebook_size,
+                            b.acoustic_rate, 0),
+        "fine": StageSpec("fine", b.num_coarse, b.codebook_size, b.acoustic_rate, fine_levels, b.codebook_size,
+                          b.acoustic_rate, b.num_coarse),
+    }
+
+
+@dataclass(frozen=True)
+class StageSize:
+    """Transformer width, depth and heads, and target frames per context window."""
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    window_frames: int = 250
+
+
+class Stage(nn.Module, ABC):
+    type_name: ClassVar[str]  # the ``type`` in the stage's config.json
+    layout: ClassVar[str]  # the name a bundle config and the factory use ("autoregressive", "parallel")
+    config_class: ClassVar[type]
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+
+    @classmethod
+    @abstractmethod
+    def config_for(cls, spec: StageSpec, size: StageSize):
+        """The config of this layout filling ``spec`` at ``size``."""
+
+    @abstractmethod
+    def mismatches(self, spec: StageSpec) -> list[tuple[str, object, object]]:
+        """``(what, this stage's value, the role's value)`` for each way the stage does not fit ``spec``."""
+
+    @abstractmethod
+    def loss(self, cond: torch.Tensor | None, target: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """Training loss of ``target (B, Lt, T)`` given ``cond (B, Lc, Tc)`` (None for the semantic stage)."""
+
+    @abstractmethod
+    def generate(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
+                 sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
+                 progress: ProgressFn | None = None) -> torch.Tensor:
+        """Continue ``prefix (B, Lt, P)`` to ``(B, Lt, total_frames)`` given ``cond (B, Lc, Tc)``."""
+
+    def save_pretrained(self, folder, dtype: torch.dtype | None = None) -> None:
+        save_module(self, self.config, folder, self.type_name, dtype)
+
+    @classmethod
+    def from_folder(cls, folder) -> "Stage":
+        return load_weights(cls(config_from_dict(cls.config_class, read_config(folder))), folder).eval()
