@@ -1,15 +1,22 @@
-"""The acoustic tokenizer interface that every codec implements."""
+"""The acoustic tokenizer interface that every codec implements (as audiocraft's ``CompressionModel``)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 
-class Codec(ABC):
-    """``encode(wav) -> ids (B, Q, T)`` at ``frame_rate``; ``decode(ids) -> wav (B, samples)``."""
+class Codec(nn.Module, ABC):
+    """``encode(wav) -> ids (B, Q, T)`` at ``frame_rate``; ``decode(ids) -> wav (B, samples)``.
 
+    ``type_name`` is the ``type`` its ``save_pretrained`` writes into ``config.json``, which
+    ``load_codec`` reads to pick the class (its ``from_folder``)."""
+
+    type_name: ClassVar[str]
     sample_rate: int
     frame_rate: float
     num_quantizers: int
@@ -25,7 +32,12 @@ class Codec(ABC):
 
     @abstractmethod
     def save_pretrained(self, folder: str | Path, dtype: torch.dtype | None = None) -> None:
-        """Write the codec's config and weights into ``folder``."""
+        """Write the codec's config (with ``type``) and weights into ``folder``."""
+
+    @classmethod
+    @abstractmethod
+    def from_folder(cls, folder: str | Path) -> "Codec":
+        """Load what ``save_pretrained`` wrote."""
 
     @property
     def hop_length(self) -> int:
@@ -33,3 +45,12 @@ class Codec(ABC):
 
     def num_frames(self, num_samples: int) -> int:
         return -(-num_samples // self.hop_length)
+
+    def pad(self, wav: torch.Tensor) -> torch.Tensor:
+        """``wav (..., L)`` zero-padded to whole frames."""
+        return F.pad(wav, (0, self.num_frames(wav.shape[-1]) * self.hop_length - wav.shape[-1]))
+
+    def synthesis_ceiling(self, wav: torch.Tensor) -> torch.Tensor | None:
+        """What the decoder's synthesis makes of ``wav`` with nothing quantized, when that is a separate
+        step (Griffin-Lim from the true magnitudes); None otherwise."""
+        return None

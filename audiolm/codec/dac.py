@@ -10,7 +10,10 @@ from .base import Codec
 
 
 class DacCodec(Codec):
+    type_name = "dac"
+
     def __init__(self, model):
+        super().__init__()
         self.model = model.eval()
         cfg = model.config
         self.sample_rate = int(cfg.sampling_rate)
@@ -25,10 +28,14 @@ class DacCodec(Codec):
 
         return cls(DacModel.from_pretrained(str(repo_or_folder), revision=revision, **kwargs))
 
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> "DacCodec":
+        return cls.from_pretrained(folder)
+
     @torch.inference_mode()
     def encode(self, wav: torch.Tensor, num_quantizers: int | None = None) -> torch.Tensor:
         frames = self.num_frames(wav.shape[-1])
-        wav = F.pad(wav, (0, frames * self.hop_length - wav.shape[-1]))
+        wav = self.pad(wav)
         codes = self.model.encode(wav[:, None], n_quantizers=num_quantizers).audio_codes
         return codes[:, :num_quantizers or self.num_quantizers, :frames]
 

@@ -87,10 +87,12 @@ class FrameNet(nn.Module):
         return self.out(self.norm(h.transpose(1, 2))).transpose(1, 2)
 
 
-class NeuralCodec(nn.Module, Codec):
-    def __init__(self, config: NeuralCodecConfig = NeuralCodecConfig()):
+class NeuralCodec(Codec):
+    type_name = "neural"
+
+    def __init__(self, config: NeuralCodecConfig | None = None):
         super().__init__()
-        self.config = config
+        self.config = config = config or NeuralCodecConfig()
         bins = config.n_fft // 2 + 1
         self.stft = STFT(config.n_fft, config.hop_length)
         if config.synthesis not in ("istft", "griffin_lim"):
@@ -117,9 +119,6 @@ class NeuralCodec(nn.Module, Codec):
     num_quantizers = property(lambda self: self.config.rvq.num_quantizers)
     codebook_size = property(lambda self: self.config.rvq.codebook_size)
 
-    def _pad(self, wav: torch.Tensor) -> torch.Tensor:
-        return F.pad(wav, (0, self.num_frames(wav.shape[-1]) * self.config.hop_length - wav.shape[-1]))
-
     def _compressed_spectrum(self, wav: torch.Tensor) -> torch.Tensor:
         """Real and imaginary parts of the STFT with magnitudes compressed to ``|X|^0.3``: ``(B, 2*bins, T)``."""
         spec = self.stft(wav)
@@ -132,7 +131,7 @@ class NeuralCodec(nn.Module, Codec):
         return self.gl_stft(wav).abs().clamp(min=math.exp(LOG_FLOOR)).log()
 
     def _latent(self, wav: torch.Tensor) -> torch.Tensor:
-        wav = self._pad(wav)
+        wav = self.pad(wav)
         if self.config.encoder_input == "complex":
             return self.encoder(self._compressed_spectrum(wav))  # (B, d, T)
         log_mag = self._fine_log_magnitude(wav)  # sub-frames stacked as the decoder emits them
@@ -160,7 +159,7 @@ class NeuralCodec(nn.Module, Codec):
 
         With ``griffin_lim`` synthesis the losses are on log-magnitudes (no waveform needed),
         and the reconstruction is only synthesized outside training mode."""
-        wav = self._pad(wav)
+        wav = self.pad(wav)
         quantized, ids, commitment = self.quantizer(self._latent(wav))
         if self.config.synthesis == "griffin_lim":
             return self._magnitude_losses(wav, quantized, ids, commitment)
@@ -194,8 +193,13 @@ class NeuralCodec(nn.Module, Codec):
     def decode(self, ids: torch.Tensor) -> torch.Tensor:
         return self._synthesize(self.quantizer.decode(ids))
 
+    def synthesis_ceiling(self, wav: torch.Tensor) -> torch.Tensor | None:
+        if self.config.synthesis != "griffin_lim":
+            return None
+        return griffin_lim(self.gl_stft(self.pad(wav)).abs(), self.gl_stft, self.config.gl_iterations)
+
     def save_pretrained(self, folder: str | Path, dtype: torch.dtype | None = None) -> None:
-        save_module(self, self.config, folder, "neural", dtype)
+        save_module(self, self.config, folder, self.type_name, dtype)
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "NeuralCodec":

@@ -113,7 +113,7 @@ def voice_figures(model, voices: VoiceSet, config, judges: Judges) -> dict:
     # inputs: the test utterances after the prompts, then the prompts' own when a reader has too few
     jobs = [(s, w) for s in speakers for w in _inputs(voices.test[s], config.prompts, config.acoustic_inputs)]
     for i, (speaker, source) in enumerate(tqdm(jobs, desc=f"{voices.name}: acoustic generation", leave=False)):
-        wav = model._aligned(source[:max_len])
+        wav = model.aligned(source[:max_len])
         source_ids = semantic_ids(tokenizer, wav)
         agree_codec.append(agreement(semantic_ids(tokenizer, resynthesize(model, wav)), source_ids))
         generated = model.acoustic_generation(wav, seed=config.seed + i).audio[0]

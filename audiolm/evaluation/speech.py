@@ -69,14 +69,11 @@ def codec_metrics(model: AudioLM, waves: list[np.ndarray], others: list | None =
     rows = side_by_side(ours + (reference_codecs() if others is None else others), waves, model.config.sample_rate)
     out = {f"levels_{codec.levels}": {k: row[k] for k in ("pesq_wb", "stoi", "mel_distance")}
            | {"levels": codec.levels, "name": codec.label} for codec, row in zip(ours, rows)}
-    codec = model.codec
-    if getattr(getattr(codec, "config", None), "synthesis", None) == "griffin_lim":
-        # the ceiling of this synthesis: Griffin-Lim from the *true* magnitudes, no quantization
-        from ..codec.spectral import griffin_lim
+    # the ceiling of the codec's synthesis (Griffin-Lim from the *true* magnitudes), no quantization
+    ceilings = [model.codec.synthesis_ceiling(torch.from_numpy(wav)[None]) for wav in waves]
+    if ceilings and ceilings[0] is not None:
         scores = {"pesq_wb": [], "stoi": []}
-        for wav in waves:
-            x = torch.from_numpy(wav)[None]
-            y = griffin_lim(codec.gl_stft(codec._pad(x)).abs(), codec.gl_stft, codec.config.gl_iterations)
+        for wav, y in zip(waves, ceilings):
             y = y[0].numpy()[: len(wav)]
             scores["pesq_wb"].append(pesq_wb(wav, y))
             scores["stoi"].append(stoi(wav, y))
@@ -190,7 +187,7 @@ def unconditional_metrics(model: AudioLM, reference_audio: list[np.ndarray], con
         reasons.append(degeneracy(out.audio[0], ids[-1]))
     frames, samples = len(ids[0]), int(config.unconditional_seconds * model.config.sample_rate)
     reference_audio = [wav[:samples] for wav in reference_audio]
-    reference = [semantic_ids(model.semantic_tokenizer, model._aligned(wav)) for wav in reference_audio]
+    reference = [semantic_ids(model.semantic_tokenizer, model.aligned(wav)) for wav in reference_audio]
 
     def diversity(seqs):
         return {f"distinct_{n}": distinct_ngrams(seqs, n) for n in (1, 2, 3)} | {

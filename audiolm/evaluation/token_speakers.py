@@ -32,7 +32,7 @@ def real_speaker_id(model, waves_by_speaker: dict) -> dict:
     semantic, acoustic, labels = [], [], []
     for speaker, waves in waves_by_speaker.items():
         for wav in waves:
-            sem, ac = model.tokenize(model._aligned(wav))
+            sem, ac = model.tokenize(model.aligned(wav))
             semantic.append(bag(sem[0].cpu().numpy(), model.config.semantic_vocab))
             acoustic.append(bag(ac[0, 0].cpu().numpy(), model.config.codebook_size))
             labels.append(speaker)
@@ -90,5 +90,5 @@ def invariance(model, voices: list[dict], count: int, seed: int) -> dict:
     """Cross-voice edit distances of the semantic ids of ``count`` sentences in every held-out voice."""
     from .speech import semantic_ids
     waves = render_sentences(voices, count, seed, model.config.sample_rate)
-    ids = {k: semantic_ids(model.semantic_tokenizer, model._aligned(w)) for k, w in waves.items()}
+    ids = {k: semantic_ids(model.semantic_tokenizer, model.aligned(w)) for k, w in waves.items()}
     return cross_voice_distances(ids) | {"sentences": count, "voices": len(voices)}

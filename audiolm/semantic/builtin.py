@@ -33,9 +33,11 @@ class BuiltinEncoderConfig:
 
 
 class BuiltinSpeechEncoder(nn.Module):
-    def __init__(self, config: BuiltinEncoderConfig = BuiltinEncoderConfig()):
+    stores_weights = True  # in the bundle's semantic_tokenizer/ folder
+
+    def __init__(self, config: BuiltinEncoderConfig | None = None):
         super().__init__()
-        self.config = config
+        self.config = config = config or BuiltinEncoderConfig()
         d = config.transformer.d_model
         self.stft = STFT(config.n_fft, config.mel_hop)
         mel = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels)
@@ -45,9 +47,21 @@ class BuiltinSpeechEncoder(nn.Module):
         self.body = Transformer(config.transformer)
         self.head = nn.Linear(d, config.num_targets)
 
+    @classmethod
+    def from_tokenizer_config(cls, config) -> "BuiltinSpeechEncoder":
+        return cls(config.builtin)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
     @property
     def frame_rate(self) -> float:
         return self.config.sample_rate / self.config.hop_length
+
+    @property
+    def feature_dim(self) -> int:
+        return self.config.transformer.d_model
 
     def frames(self, wav: torch.Tensor) -> torch.Tensor:
         """``wav (B, L)`` -> stacked, per-utterance normalised log-mel ``(B, ceil(L/hop), stack*n_mels)``."""

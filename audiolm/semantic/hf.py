@@ -7,8 +7,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import BundleError
+
 
 class HFSpeechEncoder(nn.Module):
+    stores_weights = False  # loaded from its Hub repo or folder (``hf_model``)
+
     def __init__(self, model, feature_extractor, downsample: int = 1):
         super().__init__()
         self.model = model.eval()
@@ -27,6 +31,16 @@ class HFSpeechEncoder(nn.Module):
         model = AutoModel.from_pretrained(repo_or_folder, revision=revision, **kwargs)
         extractor = AutoFeatureExtractor.from_pretrained(repo_or_folder, revision=revision, **kwargs)
         return cls(model, extractor, downsample)
+
+    @classmethod
+    def from_tokenizer_config(cls, config) -> "HFSpeechEncoder":
+        if not config.hf_model:
+            raise BundleError("semantic tokenizer config has encoder='hf' but no hf_model repo id or folder")
+        return cls.from_pretrained(config.hf_model, config.hf_revision, config.downsample)
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.model.config.hidden_size)
 
     @torch.inference_mode()
     def features(self, wav: torch.Tensor, layer: int) -> torch.Tensor:

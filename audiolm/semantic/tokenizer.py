@@ -14,8 +14,12 @@ from torch import nn
 
 from ..errors import BundleError
 from ..serialization import CONFIG_NAME, WEIGHTS_NAME, config_from_dict, config_to_dict, load_weights, read_config
+from .base import SpeechEncoder
 from .builtin import BuiltinEncoderConfig, BuiltinSpeechEncoder
 from .hf import HFSpeechEncoder
+
+# encoder name (``SemanticTokenizerConfig.encoder``) -> builder from the tokenizer config
+ENCODERS = {"builtin": BuiltinSpeechEncoder.from_tokenizer_config, "hf": HFSpeechEncoder.from_tokenizer_config}
 
 
 @dataclass
@@ -30,25 +34,18 @@ class SemanticTokenizerConfig:
 
 
 class SemanticTokenizer(nn.Module):
-    def __init__(self, config: SemanticTokenizerConfig, encoder: nn.Module | None = None):
+    def __init__(self, config: SemanticTokenizerConfig, encoder: SpeechEncoder | None = None):
         super().__init__()
         self.config = config
         if encoder is None:
-            if config.encoder == "builtin":
-                encoder = BuiltinSpeechEncoder(config.builtin)
-            elif config.encoder == "hf":
-                if not config.hf_model:
-                    raise BundleError("semantic tokenizer config has encoder='hf' but no hf_model repo id or folder")
-                encoder = HFSpeechEncoder.from_pretrained(config.hf_model, config.hf_revision, config.downsample)
-            else:
-                raise BundleError(f"unknown semantic encoder {config.encoder!r}; use 'builtin' or 'hf'")
+            if config.encoder not in ENCODERS:
+                raise BundleError(f"unknown semantic encoder {config.encoder!r}; one of {', '.join(ENCODERS)}")
+            encoder = ENCODERS[config.encoder](config)
         self.encoder = encoder
         self.register_buffer("centroids", torch.zeros(config.num_clusters, self.feature_dim()))
 
     def feature_dim(self) -> int:
-        if isinstance(self.encoder, BuiltinSpeechEncoder):
-            return self.encoder.config.transformer.d_model
-        return int(self.encoder.model.config.hidden_size)
+        return int(self.encoder.feature_dim)
 
     @property
     def frame_rate(self) -> float:
@@ -56,8 +53,7 @@ class SemanticTokenizer(nn.Module):
 
     @property
     def sample_rate(self) -> int:
-        return int(self.encoder.config.sample_rate if isinstance(self.encoder, BuiltinSpeechEncoder)
-                   else self.encoder.sample_rate)
+        return int(self.encoder.sample_rate)
 
     def num_frames(self, num_samples: int) -> int:
         return math.ceil(num_samples * self.frame_rate / self.sample_rate)
@@ -96,7 +92,7 @@ class SemanticTokenizer(nn.Module):
         state = {"centroids": self.centroids}  # centroids stay fp32: tokens depend on exact distances
         if dtype is torch.int8:  # the encoder is small and its features pick the tokens: float16 at least
             dtype = torch.float16
-        if isinstance(self.encoder, BuiltinSpeechEncoder):
+        if self.encoder.stores_weights:
             state.update({f"encoder.{k}": v.to(dtype) if dtype and v.is_floating_point() else v
                           for k, v in self.encoder.state_dict().items()})
         save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(folder / WEIGHTS_NAME))
@@ -105,7 +101,7 @@ class SemanticTokenizer(nn.Module):
     def from_folder(cls, folder: str | Path) -> "SemanticTokenizer":
         config = config_from_dict(SemanticTokenizerConfig, read_config(folder))
         tokenizer = cls(config)
-        if config.encoder == "builtin":  # the file holds exactly this module's state: centroids + encoder.*
+        if tokenizer.encoder.stores_weights:  # the file holds exactly this module's state: centroids + encoder.*
             return load_weights(tokenizer, folder).eval()
         tokenizer.centroids.copy_(load_file(str(Path(folder) / WEIGHTS_NAME))["centroids"])
         return tokenizer.eval()
