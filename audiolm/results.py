@@ -20,9 +20,10 @@ def _context_line(context: dict) -> str:
 
 
 def eval_section(results: dict, source: str) -> str:
+    from .domains import get_domain
     from .evaluation.report import markdown
 
-    held_out = "held-out pieces" if results.get("kind") == "piano" else "held-out speakers and sentences"
+    held_out = get_domain(results.get("kind", "speech")).held_out
     return "\n".join([
         f"### `{results['bundle']}`: {held_out}", "",
         _context_line(results["context"]) + (" **Quick subset (`--quick`), not the reference figures.**"

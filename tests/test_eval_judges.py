@@ -10,7 +10,8 @@ import soundfile as sf
 from audiolm.bench import synthetic_voice
 from audiolm.evaluation.anchors import Codec2, Opus, RoundTrip, Uncoded, align, side_by_side
 from audiolm.evaluation.metrics import mel_distance, pesq_wb, stoi
-from audiolm.evaluation.report import codec_table, voices_table
+from audiolm.evaluation.report import voices_table
+from audiolm.evaluation.tables import codec_table
 from audiolm.evaluation.similarity import SpeakerEmbedder, centroids, cosine, nearest
 from audiolm.evaluation.token_speakers import bag, bag_speaker_id, cross_voice_distances, dedup, edit_distance
 from test_training import needs_espeak

@@ -124,8 +124,8 @@ def test_tiny_recipe_end_to_end_and_resume(tiny_recipe_run):
     assert result.audio.shape == (1, 16000)
 
     # the token cache: every utterance, 2 acoustic frames per semantic frame
-    from audiolm.training.recipe import PipelineRun
-    cache = PipelineRun(work, data).tokens("train")
+    from audiolm.training.run import TrainingRun
+    cache = TrainingRun(work, data).tokens("train")
     assert all(a.shape == (4, 2 * len(s)) for s, a in zip(cache.semantic, cache.acoustic))
     streams, acoustic = cache.streams()
     assert len(streams) == 4 and streams[0].shape[1] * 2 == acoustic[0].shape[1]
@@ -141,10 +141,10 @@ def test_tiny_recipe_end_to_end_and_resume(tiny_recipe_run):
 
 
 def test_recipe_never_reads_the_real_heldout_voices(tmp_path):
-    from audiolm.training.recipe import PipelineRun
+    from audiolm.training.run import TrainingRun
     heldout = tmp_path / "LibriSpeech" / "test-other"
     heldout.mkdir(parents=True)
     for data in (heldout, heldout / "1688", tmp_path / "LibriSpeech"):  # it, inside it, a folder holding it
         with pytest.raises(ValueError, match="held-out"):
-            PipelineRun(tmp_path / "work", data)
-    PipelineRun(tmp_path / "work", tmp_path / "data")  # any other corpus folder is fine
+            TrainingRun(tmp_path / "work", data)
+    TrainingRun(tmp_path / "work", tmp_path / "data")  # any other corpus folder is fine

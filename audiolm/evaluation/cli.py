@@ -39,6 +39,7 @@ def judges():
 
 
 def main(argv=None) -> int:
+    from ..domains import get_domain
     from ..pipeline import AudioLM
     from ..provenance import measurement_context
     from .report import markdown
@@ -47,24 +48,12 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     model = AudioLM.from_pretrained(args.bundle)
     context = measurement_context(str(model.device))  # the code and machine as the measurement starts
-    domain = model.config.domain
-    data = args.data or f"data/{domain}"
-    if domain == "piano":
-        from ..data.piano_corpus import PianoCorpus
-        from .music import MusicEvalConfig, evaluate_music
-        config = MusicEvalConfig(seed=args.seed)
-        config = config.quick() if args.quick else config
-        config = replace(config, prompts=args.prompts) if args.prompts else config
-        results = evaluate_music(model, PianoCorpus(data), config)
-    else:
-        from ..data.heldout import default_heldout_dir
-        from ..data.speech_corpus import SpeechCorpus
-        from .speech import SpeechEvalConfig, evaluate_speech
-        config = SpeechEvalConfig(seed=args.seed)
-        config = config.quick() if args.quick else config
-        config = replace(config, prompts=args.prompts) if args.prompts else config
-        results = evaluate_speech(model, SpeechCorpus(data), config, real_root=args.real_voices or default_heldout_dir(),
-                                  judges=judges())
+    domain = get_domain(model.config.domain)
+    config = domain.eval_config(seed=args.seed)
+    config = config.quick() if args.quick else config
+    config = replace(config, prompts=args.prompts) if args.prompts else config
+    corpus = domain.corpus(args.data or f"data/{domain.name}")
+    results = domain.evaluate(model, corpus, config, real_voices=args.real_voices)
     results["bundle"] = str(args.bundle)
     results["quick"] = args.quick
     results["context"] = context

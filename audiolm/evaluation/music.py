@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..pipeline import AudioLM
-from .report import ceiling_row, codec_table, pct, speed_row, table
+from .tables import ceiling_row, codec_table, pct, speed_row, table
 from .speech import codec_metrics, continuation_rtf
 
 # Krumhansl-Kessler key profiles (probe-tone ratings), C major / C minor

@@ -1,32 +1,17 @@
-"""The markdown table of an evaluation's JSON (model cards and the README use it)."""
+"""The markdown table of an evaluation's JSON (model cards and the README use it): the results' domain
+(``results["kind"]``, speech when absent) renders them; ``speech_markdown`` is speech's."""
 from __future__ import annotations
 
-
-def pct(x: float) -> str:
-    return f"{100 * x:.1f} %"
-
-
-def table(rows: list[tuple[str, ...]]) -> str:
-    """A markdown table: the first row is the header."""
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows[1:]])
-
-
-def ceiling_row(codec: dict) -> tuple[str, ...]:
-    """The Griffin-Lim ceiling (``results["codec"]["griffin_lim_ceiling"]``) as a table row."""
-    return ("Griffin-Lim from true magnitudes (the synthesis' ceiling)", "PESQ-WB / STOI",
-            f"{codec['pesq_wb']:.2f} / {codec['stoi']:.3f}", "—")
-
-
-def speed_row(speed: dict, reference: str) -> tuple[str, ...]:
-    return (f"continuation speed ({speed['threads']} CPU threads)", "marginal RTF ((t10 s − t2 s) / 8)",
-            f"{speed['continuation_marginal_rtf']:.3f}", reference)
+from .tables import ceiling_row, codec_table, fmt, pct, speed_row, table
 
 
 def markdown(results: dict) -> str:
-    if results.get("kind") == "piano":
-        from .music import markdown as music_markdown
-        return music_markdown(results)
+    from ..domains import get_domain
+    return get_domain(results.get("kind", "speech")).report(results)
+
+
+
+def speech_markdown(results: dict) -> str:
     rows = [("what", "metric", "ours", "paper / bar")]
     for key, codec in results["codec"].items():
         if key == "griffin_lim_ceiling":
@@ -72,10 +57,6 @@ def markdown(results: dict) -> str:
     rows += token_rows(results)
     return "\n\n".join([table(rows), voices_table(results), codec_table(results.get("codec_side_by_side", {})),
                         mos_table(results)])
-
-
-def _f(x, fmt="{:.2f}") -> str:
-    return "—" if x is None else fmt.format(x)
 
 
 def _skipped(section: dict) -> str | None:
@@ -149,7 +130,7 @@ def voices_table(results: dict) -> str:
                                                                       if near is not None else ""))
         rows.append((what, judge) + tuple(cells) + (reference,))
     for what, key, who in CLASSIFIER_ROWS:
-        cells = tuple(_f(_get(figures, key), "{:.1%}").replace("%", " %") for _, figures in sets)
+        cells = tuple(fmt(_get(figures, key), "{:.1%}").replace("%", " %") for _, figures in sets)
         rows.append((what, f"MFCC classifier: = {who}") + cells + ("—",))
     counts = "; ".join(f"{name}: {f['speakers']} speakers, {f['continuation']['prompts']} prompts, "
                        f"{f['acoustic_generation']['inputs']} acoustic-generation inputs"
@@ -159,32 +140,6 @@ def voices_table(results: dict) -> str:
     if _skipped(real):
         note += f" Real voices {real['skipped']}."
     return note + "\n\n" + table(rows)
-
-
-def codec_table(side_by_side: dict) -> str:
-    """Our codec beside Opus and Codec2 on the same clips, per held-out set."""
-    if not side_by_side:
-        return ""
-    sets = list(side_by_side)
-    longest = max(side_by_side.values(), key=len)  # its order first (the uncoded original leads)
-    names = list(dict.fromkeys(row["codec"] for rows in [longest, *side_by_side.values()] for row in rows))
-    has_mos = any("mos" in row for rows in side_by_side.values() for row in rows)
-    header = ("codec", "kbps") + tuple(f"{s}: PESQ-WB / STOI / mel" for s in sets) + (("real: predicted MOS",)
-                                                                                       if has_mos else ())
-    rows = [header]
-    for name in names:
-        by_set = {s: next((r for r in side_by_side[s] if r["codec"] == name), None) for s in sets}
-        any_row = next(r for r in by_set.values() if r)
-        cells = []
-        for s in sets:
-            r = by_set[s]
-            cells.append("—" if r is None else r.get("skipped") or
-                         f"{r['pesq_wb']:.2f} / {r['stoi']:.3f} / {r['mel_distance']:.3f}")
-        mos = (by_set.get("real") or {}).get("mos")
-        rows.append((name, f"{any_row['kbps']:g}") + tuple(cells) + ((_f(mos),) if has_mos else ()))
-    clips = ", ".join(f"{s} {next((r['clips'] for r in side_by_side[s] if 'clips' in r), 0)} clips" for s in sets)
-    return f"Codecs side by side, same clips, same run ({clips}; Opus with opusenc's default VBR at the target " \
-           f"bitrate; mel: multi-resolution log-mel distance, lower is better):\n\n" + table(rows)
 
 
 def mos_table(results: dict) -> str:
@@ -198,5 +153,5 @@ def mos_table(results: dict) -> str:
               "acoustic_generation": "acoustic generation, no voice prompt",
               "acoustic_generation_with_voice_prompt": "acoustic generation, voice prompt"}
     rows = [("real held-out readers", "predicted MOS (DistillMOS, 1–5)")]
-    rows += [(labels[k], _f(v)) for k, v in mos.items()]
+    rows += [(labels[k], fmt(v)) for k, v in mos.items()]
     return "Predicted MOS (codec round trips are in the codec table):\n\n" + table(rows)

@@ -11,7 +11,8 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from .recipe import EXTRA_STEPS, RECIPES, STEPS, PipelineRun, SpeechRecipe, tiny_recipe
+from .recipes import DEFAULT_RECIPE, EXTRA_STEPS, RECIPES, STEPS, Recipe, tiny_recipe
+from .run import TrainingRun
 
 TRAINED = {"codec": "codec_train", "semantic-encoder": "encoder_train", "semantic": "semantic_train",
            "coarse": "coarse_train", "fine": "fine_train"}
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m audiolm train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("step", choices=[*STEPS, "all", *EXTRA_STEPS])
-    p.add_argument("--recipe", choices=sorted(RECIPES), default="speech",
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
                    help="which recipe a new work folder starts (an existing one keeps its recipe.json)")
     p.add_argument("--work", default=None, help="checkpoints, token cache, recipe.json (default runs/RECIPE)")
     p.add_argument("--data", default=None, help="the synthesized corpus (default data/RECIPE)")
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
         if args.tokenizer_from:
             recipe = replace(recipe, semantic_tokenizer_from=args.tokenizer_from)
     else:
-        recipe = SpeechRecipe.load(work / "recipe.json")
+        recipe = Recipe.load(work / "recipe.json")
         if args.tokenizer_from and args.tokenizer_from != recipe.semantic_tokenizer_from:
             raise SystemExit(f"{work} was started with another tokenizer setting; use a new --work folder")
     if args.steps is not None:
@@ -56,7 +57,7 @@ def main(argv=None) -> int:
         recipe = replace(recipe, corpus=replace(recipe.corpus, hours=args.hours))
     if (work / "recipe.json").is_file():
         recipe.save(work / "recipe.json")  # an explicit override is kept for the next resume
-    run = PipelineRun(work, args.data or f"data/{recipe.kind}", recipe, device=args.device)
+    run = TrainingRun(work, args.data or f"data/{recipe.kind}", recipe, device=args.device)
     out = args.out or ("examples" if args.step == "examples" else f"checkpoints/{recipe.kind}")
     for step in (STEPS if args.step == "all" else [args.step]):
         print(f"== {step}", flush=True)

@@ -6,8 +6,10 @@ import platform
 
 import torch
 
+from .recipes import DEFAULT_RECIPE
 
-def _speech_data(c) -> list[str]:
+
+def speech_data(c) -> list[str]:
     return [
         "# AudioLM, speech (synthetic espeak-ng voices)", "",
         "An AudioLM bundle (semantic, coarse and fine stages, the codec and the semantic tokenizer) trained",
@@ -24,7 +26,7 @@ def _speech_data(c) -> list[str]:
         f"- Rebuild: `python -m audiolm train corpus` (seed {c.seed}).", ""]
 
 
-def _piano_data(c) -> list[str]:
+def piano_data(c) -> list[str]:
     return [
         "# AudioLM, piano (generated pieces rendered with a General MIDI soundfont)", "",
         "An AudioLM bundle trained from scratch with this repository's recipe on piano music it generated",
@@ -43,13 +45,13 @@ def _piano_data(c) -> list[str]:
 def model_card(recipe, model, times: dict[str, float], metrics: dict | None) -> str:
     from ..evaluation.report import markdown
 
-    c, b = recipe.corpus, recipe.bundle
+    c, b, domain = recipe.corpus, recipe.bundle, recipe.domain
     total_minutes = sum(times.values()) / 60
     lines = ["---", "license: mit", "library_name: audiolm",
-             f"tags: [audio, audiolm, {recipe.kind}{', text-free' if recipe.kind == 'speech' else ', music'}]",
+             f"tags: [audio, audiolm, {recipe.kind}, {domain.tag}]",
              "---", ""]
-    lines += _piano_data(c) if recipe.kind == "piano" else _speech_data(c)
-    flag = "" if recipe.kind == "speech" else f" --recipe {recipe.kind}"
+    lines += domain.card_data(c)
+    flag = "" if recipe.kind == DEFAULT_RECIPE else f" --recipe {recipe.kind}"
     tokenizer = (f"reused from `{recipe.semantic_tokenizer_from}`" if recipe.semantic_tokenizer_from else
                  f"built-in encoder trained on this corpus ({recipe.encoder_targets} targets), block "
                  f"{recipe.semantic_layer}, k-means {b.semantic_vocab}")
@@ -81,20 +83,14 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None) -> 
               f"{(times.get('kmeans', 0) + times.get('tokenize', 0)) / 60:.1f} min. "
               f"Weights are stored in {_storage(recipe.weights_dtype)}. The full configuration is in each "
               "component's `config.json`.", ""]
-    held_out = "held-out pieces" if recipe.kind == "piano" else "held-out speakers and sentences"
+    held_out = domain.held_out
     command = f"python -m audiolm eval --bundle checkpoints/{recipe.kind} --data data/{recipe.kind}"
     lines += [f"## Metrics ({held_out})", ""]
     if metrics:
         lines += [markdown(metrics), "", f"Reproduce: `{command}`.", ""]
     else:
         lines += [f"Not measured yet: `{command}`.", ""]
-    lines += ["## License", ""]
-    if recipe.kind == "piano":
-        lines += ["MIT, like the code. The training audio was rendered with the FluidR3 GM soundfont (MIT) by",
-                  "fluidsynth (LGPL-2.1); these weights contain neither.", ""]
-    else:
-        lines += ["MIT, like the code. The training audio was synthesized with espeak-ng (GPL-3.0); the",
-                  "synthesized speech and these weights contain none of espeak-ng's code.", ""]
+    lines += ["## License", "", *domain.license, ""]
     return "\n".join(lines)
 
 

@@ -1,0 +1,52 @@
+"""Held-out prompts for the Space (``python -m audiolm train examples``): each domain's writer picks
+clips of its held-out split and describes them; ``replace_section`` files them under the domain's
+heading in ``examples/README.md``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _write(path: Path, wav, sample_rate: int) -> Path:
+    import soundfile as sf
+    sf.write(path, wav, sample_rate, subtype="PCM_16")
+    return path
+
+
+def speech_examples(corpus, folder: Path, count: int, seconds: float) -> tuple[list[Path], list[str], str]:
+    """The last utterance (from the evaluation's test half) of each of the first ``count`` held-out speakers."""
+    sr, written, lines = corpus.config.sample_rate, [], []
+    by_speaker: dict[int, list[dict]] = {}
+    for record in corpus.split("heldout"):
+        by_speaker.setdefault(record["speaker"], []).append(record)
+    for speaker in sorted(by_speaker)[:count]:
+        record = by_speaker[speaker][-1]
+        path = _write(folder / f"speech-heldout-{speaker}.wav", corpus.audio(record)[: int(seconds * sr)], sr)
+        written.append(path)
+        lines.append(f"- `{path.name}`: voice `{record['voice']}`, \"{record['text']}\" (first {seconds:g} s)")
+    intro = "Held-out prompts of the speech corpus (speakers and sentences never seen in training), 16 kHz mono"
+    return written, lines, intro
+
+
+def piano_examples(corpus, folder: Path, count: int, seconds: float) -> tuple[list[Path], list[str], str]:
+    """``seconds`` from 2 s into (past the first downbeat, as the evaluation's prompts) each of the last
+    ``count`` held-out pieces (the evaluation's prompts come from the front)."""
+    sr, written, lines, offset = corpus.config.sample_rate, [], [], 2.0
+    for record in corpus.split("heldout")[-count:]:
+        start = int(offset * sr)
+        path = _write(folder / f"piano-heldout-{record['id'].split('-')[-1]}.wav",
+                      corpus.audio(record)[start:start + int(seconds * sr)], sr)
+        written.append(path)
+        lines.append(f"- `{path.name}`: {record['key']}, {record['meter']}, {record['tempo']:g} BPM, "
+                     f"{record['style']} accompaniment, GM program {record['program']} "
+                     f"({seconds:g} s from {offset:g} s)")
+    return written, lines, "Held-out pieces of the piano corpus (never seen in training), 16 kHz mono"
+
+
+def replace_section(readme: Path, name: str, section: str) -> None:
+    """Put ``section`` (which starts with ``## name``) into ``readme`` in place of the old one."""
+    text = readme.read_text() if readme.is_file() else "# Examples\n\n"
+    parts = text.split("\n## ")
+    head, sections = parts[0], {p.split("\n", 1)[0].strip(): "## " + p for p in parts[1:]}
+    sections[name] = section
+    body = "\n\n".join(text.rstrip("\n") for _, text in sorted(sections.items()))
+    readme.write_text(head.rstrip("\n") + "\n\n" + body + "\n")

@@ -1,0 +1,186 @@
+"""A training run: the recipe's steps (corpus -> codec -> semantic encoder -> k-means -> token cache ->
+the three stages -> a bundle) over one work folder and one corpus. Each step reads what the previous
+ones wrote under ``work`` and resumes from its own last checkpoint."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..codec import NeuralCodec
+from ..data.heldout import check_not_heldout
+from ..semantic import SemanticTokenizer, SemanticTokenizerConfig
+from ..stages import load_stage
+from .loop import TrainConfig
+from .recipes import DEFAULT_RECIPE, STEPS, Recipe, SpeechRecipe
+
+
+class TrainingRun:
+    """The recipe's steps over one work folder (``runs/speech`` by default) and one corpus."""
+
+    def __init__(self, work: str | Path, data: str | Path, recipe: Recipe | None = None,
+                 device: str = "auto"):
+        # every training step reads its audio from ``data``: never the real held-out voices
+        self.work, self.data = Path(work), check_not_heldout(data)
+        self.work.mkdir(parents=True, exist_ok=True)
+        path = self.work / "recipe.json"
+        if path.is_file():
+            saved = Recipe.load(path)
+            if recipe is not None and asdict(recipe) != asdict(saved):
+                raise ValueError(f"{path} holds a different recipe; use another --work folder or delete it")
+            recipe = saved
+        self.recipe = recipe or SpeechRecipe()
+        self.recipe.save(path)
+        self.device = device
+
+    def open_corpus(self):
+        return self.recipe.domain.corpus(self.data)
+
+    def _train(self, config: TrainConfig) -> TrainConfig:
+        return TrainConfig(**{**asdict(config), "device": self.device})
+
+    def _timed(self, name: str, fn):
+        """Run an untrained step (corpus, k-means, tokenize) and add its wall time to times.json."""
+        started = time.time()
+        result = fn()
+        times_path = self.work / "times.json"
+        times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+        times[name] = round(times.get(name, 0) + time.time() - started, 1)
+        times_path.write_text(json.dumps(times, indent=2))
+        return result
+
+    # ----- steps -----
+    def corpus(self):
+        self.recipe.domain.build_corpus(self.data, self.recipe.corpus)
+        return self.open_corpus()
+
+    def codec_step(self) -> NeuralCodec:
+        from .codec import train_codec
+        from .data import AudioCrops
+        crops = AudioCrops.from_corpus(self.open_corpus())
+        return train_codec(crops, self.work / "codec", self.recipe.codec, self._train(self.recipe.codec_train))
+
+    def train_waves(self) -> list[np.ndarray]:
+        corpus = self.open_corpus()
+        return [corpus.audio(r) for r in corpus.split("train")]
+
+    def semantic_encoder(self):
+        from .semantic_encoder import train_semantic_encoder
+        return train_semantic_encoder(self.train_waves(), self.work / "semantic_encoder", self.recipe.encoder,
+                                      self._train(self.recipe.encoder_train),
+                                      target_features=self.recipe.encoder_targets)
+
+    def reuse_semantic_tokenizer(self) -> SemanticTokenizer:
+        """Copy ``semantic_tokenizer_from``'s tokenizer into the work folder (instead of training one)."""
+        source = Path(self.recipe.semantic_tokenizer_from) / "semantic_tokenizer"
+        tokenizer = SemanticTokenizer.from_folder(source)
+        if tokenizer.config.num_clusters != self.recipe.bundle.semantic_vocab:
+            raise ValueError(f"{source} has {tokenizer.config.num_clusters} clusters; the recipe's bundle wants "
+                             f"{self.recipe.bundle.semantic_vocab}")
+        tokenizer.save_pretrained(self.work / "semantic_tokenizer")
+        return tokenizer
+
+    def kmeans(self) -> SemanticTokenizer:
+        def run():
+            tokenizer = self.encoder_tokenizer()
+            corpus = self.open_corpus()
+            records = corpus.split("train")
+            rng = np.random.default_rng(self.recipe.encoder_train.seed)
+            chosen = rng.permutation(len(records))[:self.recipe.kmeans_utterances]
+            feats = np.concatenate([tokenizer.features(torch.from_numpy(corpus.audio(records[i]))[None])[0].numpy()
+                                    for i in chosen])
+            tokenizer.fit_kmeans(feats, seed=self.recipe.encoder_train.seed)
+            tokenizer.save_pretrained(self.work / "semantic_tokenizer")
+            return tokenizer
+        return self._timed("kmeans", run)
+
+    def encoder_tokenizer(self, layer: int | None = None) -> SemanticTokenizer:
+        """The trained encoder wrapped as a tokenizer (centroids not fitted yet)."""
+        from .semantic_encoder import load_encoder, truncate_encoder
+        layer = layer or self.recipe.semantic_layer
+        encoder = truncate_encoder(load_encoder(self.work / "semantic_encoder" / "model"), layer)
+        config = SemanticTokenizerConfig("builtin", layer, self.recipe.bundle.semantic_vocab, encoder.config)
+        return SemanticTokenizer(config, encoder).eval()
+
+    def tokens(self, split: str = "train"):
+        from .tokens import fingerprint, tokenize_corpus
+        codec_dir, tok_dir = self.work / "codec" / "model", self.work / "semantic_tokenizer"
+        codec = NeuralCodec.from_folder(codec_dir)
+        tokenizer = SemanticTokenizer.from_folder(tok_dir)
+        return tokenize_corpus(self.open_corpus(), split, codec, tokenizer, self.work / f"tokens-{split}.safetensors",
+                               fingerprint(codec_dir, tok_dir))
+
+    def stage_configs(self) -> dict:
+        """The three stages' configs: each role's layout (the bundle's) at the recipe's size for it."""
+        from ..stages import ROLES, layout_class, stage_specs
+        b, specs = self.recipe.bundle, stage_specs(self.recipe.bundle)
+        return {role: layout_class(b.stage_layout(role)).config_for(specs[role], getattr(self.recipe, f"{role}_size"))
+                for role in ROLES}
+
+    def stage(self, role: str):
+        from ..stages import layout_class, stage_specs
+        from .stages import train_stage
+        semantic, acoustic = self.tokens("train").streams()
+        spec = stage_specs(self.recipe.bundle)[role]
+        return train_stage(spec, layout_class(self.recipe.bundle.stage_layout(role)), self.stage_configs()[role],
+                           semantic, acoustic, self.work / role, self._train(getattr(self.recipe, f"{role}_train")))
+
+    def bundle(self, out: str | Path) -> Path:
+        """Assemble the trained components into a bundle (``weights_dtype``) with its model card; the card
+        includes ``<work>/metrics.json`` (written by ``python -m audiolm eval --out``) when present."""
+        from ..pipeline import AudioLM
+        from .model_card import model_card
+        model = AudioLM(self.recipe.bundle, NeuralCodec.from_folder(self.work / "codec" / "model"),
+                        SemanticTokenizer.from_folder(self.work / "semantic_tokenizer"),
+                        load_stage(self.work / "semantic" / "model"), load_stage(self.work / "coarse" / "model"),
+                        load_stage(self.work / "fine" / "model"))
+        times_path, metrics_path = self.work / "times.json", self.work / "metrics.json"
+        from .loop import training_seconds
+        times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+        for name, folder in (("codec", "codec"), ("semantic-encoder", "semantic_encoder"), ("semantic", "semantic"),
+                             ("coarse", "coarse"), ("fine", "fine")):
+            times[name] = training_seconds(self.work / folder)  # the loop's own clock, across resumes
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+        dtype = {"float16": torch.float16, "int8": torch.int8, "float32": None}[self.recipe.weights_dtype]
+        return model.save_pretrained(out, dtype, model_card(self.recipe, model, times, metrics))
+
+    def examples(self, folder: str | Path, count: int = 3, seconds: float = 5.0) -> list[Path]:
+        """Held-out prompts (unseen speakers and sentences, or unseen pieces) for the Space; each
+        kind rewrites its own section of ``<folder>/README.md``."""
+        from .examples import replace_section
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written, lines, intro = self.recipe.domain.examples(self.open_corpus(), folder, count, seconds)
+        kind = self.recipe.kind
+        flag = "" if kind == DEFAULT_RECIPE else f" --recipe {kind}"
+        section = (f"## {kind}\n\n{intro},\nwritten by `python -m audiolm train examples{flag} "
+                   f"--out {folder}`:\n\n" + "\n".join(lines) + "\n")
+        replace_section(folder / "README.md", kind, section)
+        return written
+
+    def run(self, step: str, out: str | Path | None = None):
+        if step == "corpus":
+            return self._timed("corpus", self.corpus)
+        if step == "codec":
+            return self.codec_step()
+        if step in ("semantic-encoder", "kmeans") and self.recipe.semantic_tokenizer_from:
+            return self.reuse_semantic_tokenizer() if step == "kmeans" else None
+        if step == "semantic-encoder":
+            return self.semantic_encoder()
+        if step == "kmeans":
+            return self.kmeans()
+        if step == "tokenize":
+            return self._timed("tokenize", lambda: (self.tokens("train"), self.tokens("heldout")))
+        if step in ("semantic", "coarse", "fine"):
+            return self.stage(step)
+        if step == "bundle":
+            if out is None:
+                raise ValueError("the bundle step needs an output folder")
+            return self.bundle(out)
+        if step == "examples":
+            return self.examples(out or "examples")
+        raise ValueError(f"unknown step {step!r}; one of {', '.join(STEPS)}")
