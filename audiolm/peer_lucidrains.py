@@ -42,9 +42,10 @@ Two more things are set up, neither of which runs inside the timed loops' model 
   run takes exactly the requested number of steps (one forward each).
 
 What is timed, per stage, batch ``--batch``, ``use_kv_cache=True``, after one warm-up run at a
-tenth of the length (``--warmup-fraction``), best of ``--repeats``: the transformer classes at the given dim / depth / heads, every other argument
-at the package defaults (flash_attn=False, rel_pos_bias=True, dim_head=64, hyper-connections
-with 4 residual streams, value residual), no text condition (one forward per token):
+tenth of the length (``--warmup-fraction``), best of ``--repeats``: the transformer classes at the
+given dim / depth / heads, every other argument at the package defaults (flash_attn=False,
+rel_pos_bias=True, dim_head=64, hyper-connections with 4 residual streams, value residual), no text
+condition (one forward per token):
 - semantic: ``SemanticTransformerWrapper.generate(max_length=N)`` from nothing, N tokens;
 - coarse: ``CoarseTransformerWrapper.generate(semantic_token_ids, max_time_steps=F)``,
   F × Q' tokens (unique_consecutive=False, so all N semantic tokens condition it);
@@ -64,10 +65,6 @@ import os
 import sys
 import time
 import types
-
-os.environ.setdefault("TQDM_DISABLE", "1")  # generate() wraps its loop in tqdm
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is fetched; fail fast if something tries
-
 
 def _raiser(qualname):
     def fn(*args, **kwargs):
@@ -147,6 +144,8 @@ def _timed(fn, device):
 
 def main(argv=None):
     args = parse_args(argv)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # generate() wraps its loop in tqdm
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is fetched; fail fast if something tries
     geometry = json.loads(args.geometry)
     install_stubs()
     import torch

@@ -5,8 +5,18 @@ import numpy as np
 import pytest
 import soundfile
 
-from audiolm.bench import synthetic_voice
 from audiolm.factory import random_audiolm, tiny_bundle_config
+from audiolm.testing import synthetic_voice
+
+# whole modules of end-to-end tests (a server, a browser, Hub subprocesses, the evaluation's judges);
+# tests that train the tiny recipe are slow too. ``pytest -m "not slow"`` runs the rest.
+SLOW_MODULES = {"test_app.py", "test_browser.py", "test_hub.py", "test_evaluation.py", "test_eval_judges.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_MODULES or "tiny_recipe_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

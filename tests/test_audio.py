@@ -5,7 +5,7 @@ import pytest
 import soundfile
 
 from audiolm.audio import AudioLimits, check_output_path, load_audio, prepare_audio, save_audio, to_pcm16
-from audiolm.bench import synthetic_voice
+from audiolm.testing import synthetic_voice
 from audiolm.errors import AudioInputError
 
 

@@ -8,7 +8,7 @@ import pytest
 import soundfile
 from safetensors.torch import load_file
 
-from audiolm.bench import synthetic_voice
+from audiolm.testing import synthetic_voice
 
 
 def run(*args, cwd=None):

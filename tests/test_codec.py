@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from audiolm.bench import synthetic_voice
+from audiolm.testing import synthetic_voice
 from audiolm.codec import NeuralCodec, NeuralCodecConfig, RVQConfig, ResidualVQ, load_codec
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiolm.bench import synthetic_voice
+from audiolm.testing import synthetic_voice
 from audiolm.evaluation.anchors import Codec2, Opus, RoundTrip, Uncoded, align, side_by_side
 from audiolm.evaluation.metrics import mel_distance, pesq_wb, stoi
 from audiolm.evaluation.report import voices_table

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from audiolm.bench import synthetic_voice
+from audiolm.testing import synthetic_voice
 from audiolm.data.speech_corpus import SpeechCorpus
 from audiolm.evaluation.metrics import (MEL_RESOLUTIONS, chance_agreement, degeneracy, distinct_ngrams, mel_distance,
                                        pairwise_ngram_overlap, pesq_wb, phone_purity, pnmi, stoi)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from audiolm import AudioLM
-from audiolm.bench import synthetic_voice
+from audiolm.testing import synthetic_voice
 from audiolm.errors import AudioInputError, BundleError, SettingsError
 from audiolm.factory import random_audiolm, tiny_bundle_config
 from audiolm.sampling import sample_seed

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from audiolm.bench import synthetic_voice
+from audiolm.testing import synthetic_voice
 from audiolm.semantic import BuiltinEncoderConfig, SemanticTokenizer, SemanticTokenizerConfig
 from audiolm.transformer import TransformerConfig
 

@@ -235,10 +235,10 @@ def resolve(config: MixedCorpusConfig) -> MixedCorpusConfig:
     return config
 
 
-def build_mixed_corpus(root: str | Path, config: MixedCorpusConfig = MixedCorpusConfig(), workers: int = 2,
+def build_mixed_corpus(root: str | Path, config: MixedCorpusConfig | None = None, workers: int = 2,
                        log=print, progress: bool = True) -> Path:
     """Build the corpus into ``root`` (resumes a partial build, returns at once if it is complete)."""
-    root, config = Path(root), resolve(config)
+    root, config = Path(root), resolve(config or MixedCorpusConfig())
     plain = _plain(config)
     manifest, final, partial, pending = (root / n for n in ("corpus.json", "metadata.jsonl",
                                                             "metadata.partial.jsonl", "build.json"))

@@ -72,9 +72,9 @@ def render(midi: Path, wav: Path, sample_rate: int, gain: float, soundfont: str)
     return mono
 
 
-def build_piano_corpus(root: str | Path, config: PianoCorpusConfig = PianoCorpusConfig(), workers: int = 2) -> Path:
+def build_piano_corpus(root: str | Path, config: PianoCorpusConfig | None = None, workers: int = 2) -> Path:
     """Generate and render the corpus into ``root`` (skipped when a complete one with this config is there)."""
-    root = Path(root)
+    root, config = Path(root), config or PianoCorpusConfig()
     manifest = root / "corpus.json"
     if manifest.is_file() and json.loads(manifest.read_text())["config"] == asdict(config) \
             and (root / "metadata.jsonl").is_file():

@@ -103,10 +103,10 @@ def _jobs(root: Path, config: SpeechCorpusConfig, split: str, voices: list[Voice
         index += 1
 
 
-def build_speech_corpus(root: str | Path, config: SpeechCorpusConfig = SpeechCorpusConfig(),
+def build_speech_corpus(root: str | Path, config: SpeechCorpusConfig | None = None,
                         workers: int = 2) -> Path:
     """Synthesize the corpus into ``root`` (skipped when a complete one with this config is there)."""
-    root = Path(root)
+    root, config = Path(root), config or SpeechCorpusConfig()
     manifest = root / "corpus.json"
     if manifest.is_file() and json.loads(manifest.read_text())["config"] == asdict(config) \
             and (root / "metadata.jsonl").is_file():

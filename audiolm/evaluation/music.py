@@ -88,7 +88,8 @@ def _pair_figures(prompts_chroma, prompts_rate, chroma, rates, keys_prompt, keys
             "onset_rate_abs_log2_ratio_unrelated": float(np.mean(log_ratio_unrelated))}
 
 
-def evaluate_music(model: AudioLM, corpus, config: MusicEvalConfig = MusicEvalConfig()) -> dict:
+def evaluate_music(model: AudioLM, corpus, config: MusicEvalConfig | None = None) -> dict:
+    config = config or MusicEvalConfig()
     sr = model.config.sample_rate
     pieces = corpus.split("heldout")
     results: dict = {"kind": "piano", "config": asdict(config), "heldout_pieces": len(pieces)}

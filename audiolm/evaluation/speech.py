@@ -129,10 +129,11 @@ class Stopwatch:
         self.seconds[section] = round(time.perf_counter() - start, 1)
 
 
-def evaluate_speech(model: AudioLM, corpus, config: SpeechEvalConfig = SpeechEvalConfig(),
+def evaluate_speech(model: AudioLM, corpus, config: SpeechEvalConfig | None = None,
                     real_root: str | Path | None = None, judges: Judges | None = None) -> dict:
     """Every held-out speech figure: synthetic held-out speakers from ``corpus`` and, when
     ``real_root`` is given, real readers (``SPEAKER/*.flac``, LibriSpeech test-other by default)."""
+    config = config or SpeechEvalConfig()
     judges = judges or Judges(embedder_skipped="not requested", mos_skipped="not requested")
     sr = model.config.sample_rate
     clock = Stopwatch()

@@ -133,7 +133,7 @@ class FlatStage(Stage):
         B, L, T = target.shape
         logits = self.lm(ids[:, :-1])[:, -L * T:].reshape(B, T, L, -1)  # (B, T, L, V)
         K = self.config.target_codebook
-        per_level = torch.stack([logits[:, :, l, o:o + K] for l, o in enumerate(self.target_offsets.tolist())], 2)
+        per_level = torch.stack([logits[:, :, i, o:o + K] for i, o in enumerate(self.target_offsets.tolist())], 2)
         return F.cross_entropy(per_level.reshape(-1, K).float(), target.transpose(1, 2).reshape(-1))
 
     # ----- sampling -----
