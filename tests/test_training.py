@@ -84,6 +84,33 @@ def test_non_finite_loss_stops_with_a_message(tmp_path):
 
 
 @needs_espeak
+def test_a_second_optimizer_for_a_second_part(tmp_path):
+    """A generator and a 'discriminator' with an optimizer each, in one loop, saved and resumed."""
+    model = torch.nn.ModuleDict({"gen": torch.nn.Linear(4, 4), "disc": torch.nn.Linear(4, 1)})
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = TrainConfig(steps=4, batch_size=2, lr=1e-2, warmup=1, save_every=2, device="cpu")
+
+    def make_trainer():
+        return Trainer(model, tmp_path / "run", config, export=lambda folder: None,
+                       parts={"gen": model["gen"], "disc": model["disc"]})
+    trainer = make_trainer()
+
+    def step(_, generator):
+        x = torch.randn(2, 4, generator=generator)
+        fake = model["gen"](x)
+        d_loss = (torch.nn.functional.softplus(model["disc"](fake.detach())) +
+                  torch.nn.functional.softplus(-model["disc"](x))).mean()
+        trainer.update(d_loss, "disc")
+        return -model["disc"](fake).mean(), {"d_loss": d_loss.item()}
+
+    trainer.run(step)
+    after = model.state_dict()
+    assert all(not torch.equal(before[k], after[k]) for k in before)  # both parts moved
+    saved = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert saved["step"] == 4 and set(trainer.optimizers) == {"gen", "disc"}
+    assert make_trainer().optimizers["disc"].state  # the second optimizer's moments come back on resume
+
+
 def test_espeak_corpus_speakers_sentences_and_phones(tmp_path):
     from audiolm.data.sentences import is_heldout_sentence
     from audiolm.data.speech_corpus import SpeechCorpus, SpeechCorpusConfig, build_speech_corpus, make_speakers
