@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bench JSON files (default: benchmarks/results/bench-*.json)")
     r.add_argument("--readme", default="README.md")
     r.add_argument("--check", action="store_true", help="exit 1 if the README is not up to date; change nothing")
+    r.add_argument("--cards", action="store_true",
+                   help="also the Metrics section of each evaluated bundle's model card (BUNDLE/README.md)")
 
     n = sub.add_parser("random-bundle", help="write a randomly initialised bundle (until trained weights exist)")
     n.add_argument("--out", required=True)
@@ -263,7 +266,7 @@ def cmd_random_bundle(args):
 
 def cmd_results(args):
     from .errors import AudioLMError
-    from .results import current_section, render, update_readme
+    from .results import card_metrics, current_section, render, update_card, update_readme
 
     evals = args.eval if args.eval is not None else sorted(  # speech first, then the rest by name
         Path("benchmarks/results").glob("*-eval.json"), key=lambda p: (not p.name.startswith("speech"), p.name))
@@ -274,13 +277,20 @@ def cmd_results(args):
                                f"`python -m audiolm bench --json {path}` first")
     section = render([Path(p) for p in evals], [Path(p) for p in benches])
     readme = Path(args.readme)
+    cards = [(Path(json.loads(Path(p).read_text())["bundle"]) / "README.md", p) for p in evals] if args.cards else []
     if args.check:
         if current_section(readme) != section:
             raise AudioLMError(f"{readme}'s results are out of date: run `python -m audiolm results`")
-        print(f"{readme}: results up to date")
+        for card, source in cards:
+            if card_metrics(json.loads(Path(source).read_text()), str(source)) not in card.read_text():
+                raise AudioLMError(f"{card}'s metrics are out of date: run `python -m audiolm results --cards`")
+        print(f"{readme}: results up to date" + (" (and the model cards)" if cards else ""))
         return
     try:
         changed = update_readme(readme, section)
+        for card, source in cards:
+            card_changed = update_card(card, card_metrics(json.loads(Path(source).read_text()), str(source)))
+            print(f"{card}: metrics {'updated' if card_changed else 'already up to date'}")
     except ValueError as exc:
         raise AudioLMError(str(exc)) from exc
     print(f"{readme}: results {'updated' if changed else 'already up to date'}")

@@ -47,9 +47,11 @@ def _evaluate_piano(model, corpus, config, real_voices=None) -> dict:
 
 
 SPEECH = Domain(
-    name="speech", held_out="held-out speakers and sentences", tag="text-free",
+    name="speech", held_out="held-out synthetic speakers and sentences, real LibriSpeech test-other readers",
+    tag="text-free",
     license=("MIT, like the code. The training audio was synthesized with espeak-ng (GPL-3.0); the",
-             "synthesized speech and these weights contain none of espeak-ng's code."),
+             "synthesized speech and these weights contain none of espeak-ng's code. The real held-out",
+             "readers used for evaluation only are LibriSpeech test-other (Panayotov et al., 2015; CC BY 4.0)."),
     corpus=_lazy(".data.speech_corpus", "SpeechCorpus"),
     build_corpus=_lazy(".data.speech_corpus", "build_speech_corpus"),
     eval_config=_lazy(".evaluation.speech", "SpeechEvalConfig"), evaluate=_evaluate_speech,

@@ -84,3 +84,26 @@ def update_readme(readme: Path, section: str) -> bool:
     if new != text:
         readme.write_text(new)
     return new != text
+
+
+def card_metrics(results: dict, source: str) -> str:
+    """A model card's "## Metrics" section for one eval JSON."""
+    from .domains import get_domain
+    from .evaluation.report import markdown
+
+    held_out = get_domain(results.get("kind", "speech")).held_out
+    return "\n".join([f"## Metrics ({held_out})", "", _context_line(results["context"]), "", markdown(results), "",
+                      f"Reproduce: `python -m audiolm eval --bundle {results['bundle']} --out {source}`.", "", ""])
+
+
+def update_card(card: Path, section: str) -> bool:
+    """Replace ``card``'s "## Metrics" section (up to the next "## " heading); True when it changed."""
+    text = card.read_text()
+    start = text.find("\n## Metrics")
+    if start < 0:
+        raise ValueError(f"{card} has no '## Metrics' section")
+    end = text.find("\n## ", start + 1)
+    new = text[:start + 1] + section + (text[end + 1:] if end >= 0 else "")
+    if new != text:
+        card.write_text(new)
+    return new != text

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from audiolm.results import BEGIN, END, bench_section, update_readme
+from audiolm.results import BEGIN, END, bench_section, update_card, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTEXT = {"date": "2026-01-02 03:04 UTC", "machine": "Test CPU, 2 cores, 24 GiB", "accelerator": None,
@@ -58,7 +58,21 @@ def test_results_command_writes_and_checks(tmp_path):
 
 
 def test_readme_results_match_the_committed_json():
-    """No hand-typed figures: the README's section is exactly what the committed JSON renders to."""
-    proc = subprocess.run([sys.executable, "-m", "audiolm", "results", "--check"], capture_output=True, text=True,
-                          cwd=ROOT)
+    """No hand-typed figures: the README's section and the shipped model cards' metrics are exactly
+    what the committed JSON renders to."""
+    proc = subprocess.run([sys.executable, "-m", "audiolm", "results", "--check", "--cards"], capture_output=True,
+                          text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_card_metrics_replace_only_their_section(tmp_path):
+    card = tmp_path / "README.md"
+    card.write_text("# Model\n\n## Data\nkept\n\n## Metrics (old)\n\n| old | table |\n\n## License\n\nMIT\n")
+    assert update_card(card, "## Metrics (new)\n\nnew figures\n\n")
+    text = card.read_text()
+    assert "| old | table |" not in text and "new figures" in text
+    assert text.startswith("# Model\n\n## Data\nkept\n") and text.endswith("## License\n\nMIT\n")
+    assert not update_card(card, "## Metrics (new)\n\nnew figures\n\n")  # idempotent
+    (tmp_path / "other.md").write_text("# no metrics here\n")
+    with pytest.raises(ValueError, match="no '## Metrics' section"):
+        update_card(tmp_path / "other.md", "## Metrics\n")
