@@ -278,6 +278,9 @@ def cmd_results(args):
     section = render([Path(p) for p in evals], [Path(p) for p in benches])
     readme = Path(args.readme)
     cards = [(Path(json.loads(Path(p).read_text())["bundle"]) / "README.md", p) for p in evals] if args.cards else []
+    for card, source in [c for c in cards if not c[0].is_file()]:
+        print(f"{source}: its bundle's model card {card} is not here (a Hub repo or a removed run): left out")
+    cards = [c for c in cards if c[0].is_file()]
     if args.check:
         if current_section(readme) != section:
             raise AudioLMError(f"{readme}'s results are out of date: run `python -m audiolm results`")
