@@ -18,6 +18,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .round_trips import resynthesize
+
 
 class RoundTrip:
     """Encode then decode a clip: float32 mono at ``sample_rate`` in and out, same length."""
@@ -117,7 +119,6 @@ class OurCodec(RoundTrip):
         return f"ours, {self.label}={self.levels} levels"
 
     def __call__(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
-        from .speech import resynthesize
         return resynthesize(self.model, wav, self.levels)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .metrics import chance_agreement
+from .round_trips import agreement, resynthesize, semantic_ids
 from .similarity import centroids, cosine, nearest
 from .speaker import SpeakerClassifier
 from .voices import VoiceSet, long_enough
@@ -64,8 +65,6 @@ def _inputs(test: list, prompts: int, count: int) -> list:
 def voice_figures(model, voices: VoiceSet, config, judges: Judges) -> dict:
     """Reference rows, continuation and acoustic generation (with and without a voice prompt) on
     ``voices``; ``config`` is the speech eval config (prompts, seconds, seed)."""
-    from .speech import agreement, resynthesize, semantic_ids
-
     sr = model.config.sample_rate
     speakers = voices.speakers
     prompt_len = int(config.prompt_seconds * sr)

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from ..pipeline import AudioLM
 from .anchors import Uncoded, our_codecs, reference_codecs, side_by_side
 from .metrics import degeneracy, distinct_ngrams, pairwise_ngram_overlap, pesq_wb, phone_purity, pnmi, stoi
+from .round_trips import semantic_ids
 from .speaker_figures import Judges, voice_figures
 from .token_speakers import invariance, real_speaker_id
 from .voices import real_voices, synthetic_voices
@@ -56,11 +57,6 @@ def _split(corpus):
     return enroll, test
 
 
-def resynthesize(model: AudioLM, wav: np.ndarray, levels: int | None = None) -> np.ndarray:
-    ids = model.codec.encode(torch.from_numpy(wav)[None].to(model.device))
-    return model.codec.decode(ids[:, :levels])[0].float().cpu().numpy()[: len(wav)]
-
-
 def codec_metrics(model: AudioLM, waves: list[np.ndarray], others: list | None = None) -> tuple[dict, list[dict]]:
     """The bundle codec's PESQ-WB, STOI and mel distance at Q and Q' levels (with the Griffin-Lim
     ceiling when the codec synthesises that way), and the side-by-side rows of ours and ``others``
@@ -79,16 +75,6 @@ def codec_metrics(model: AudioLM, waves: list[np.ndarray], others: list | None =
             scores["stoi"].append(stoi(wav, y))
         out["griffin_lim_ceiling"] = {k: float(np.mean(v)) for k, v in scores.items()}
     return out, rows
-
-
-def semantic_ids(tokenizer, wav: np.ndarray) -> np.ndarray:
-    return tokenizer.tokenize(torch.from_numpy(wav)[None])[0].numpy()
-
-
-def agreement(ids: np.ndarray, reference: np.ndarray) -> float:
-    """Fraction of frames (over the shorter sequence) where the ids equal the reference's."""
-    n = min(len(ids), len(reference))
-    return float((ids[:n] == reference[:n]).mean())
 
 
 def semantic_metrics(tokenizer, corpus, enroll: dict, test: dict) -> dict:

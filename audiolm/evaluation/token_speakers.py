@@ -14,6 +14,8 @@ from itertools import combinations, groupby
 
 import numpy as np
 
+from .round_trips import semantic_ids
+
 
 def bag(ids: np.ndarray, vocab: int) -> np.ndarray:
     return np.bincount(np.asarray(ids), minlength=vocab) / max(len(ids), 1)
@@ -88,7 +90,6 @@ def render_sentences(voices: list[dict], count: int, seed: int, sample_rate: int
 
 def invariance(model, voices: list[dict], count: int, seed: int) -> dict:
     """Cross-voice edit distances of the semantic ids of ``count`` sentences in every held-out voice."""
-    from .speech import semantic_ids
     waves = render_sentences(voices, count, seed, model.config.sample_rate)
     ids = {k: semantic_ids(model.semantic_tokenizer, model.aligned(w)) for k, w in waves.items()}
     return cross_voice_distances(ids) | {"sentences": count, "voices": len(voices)}
