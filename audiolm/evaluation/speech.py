@@ -57,12 +57,12 @@ def _split(corpus):
     return enroll, test
 
 
-def codec_metrics(model: AudioLM, waves: list[np.ndarray], others: list | None = None) -> tuple[dict, list[dict]]:
+def codec_metrics(model: AudioLM, waves: list[np.ndarray]) -> tuple[dict, list[dict]]:
     """The bundle codec's PESQ-WB, STOI and mel distance at Q and Q' levels (with the Griffin-Lim
-    ceiling when the codec synthesises that way), and the side-by-side rows of ours and ``others``
-    (default: the reference codecs) on the same clips."""
+    ceiling when the codec synthesises that way), and the side-by-side rows of ours and the
+    reference codecs on the same clips."""
     ours = our_codecs(model)
-    rows = side_by_side(ours + (reference_codecs() if others is None else others), waves, model.config.sample_rate)
+    rows = side_by_side(ours + reference_codecs(), waves, model.config.sample_rate)
     out = {f"levels_{codec.levels}": {k: row[k] for k in ("pesq_wb", "stoi", "mel_distance")}
            | {"levels": codec.levels, "name": codec.label} for codec, row in zip(ours, rows)}
     # the ceiling of the codec's synthesis (Griffin-Lim from the *true* magnitudes), no quantization
