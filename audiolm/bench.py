@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .pipeline import AudioLM
+from .streaming import stream_continuation, stream_unconditional, time_to_first_audio
 from .testing import synthetic_voice
 
 PEER_SCRIPT = Path(__file__).with_name("peer_lucidrains.py")
@@ -38,6 +39,7 @@ class BenchReport:
     peak_memory_mb: float = 0.0
     peak_memory_kind: str = ""
     peer: dict = field(default_factory=dict)  # lucidrains' stages, or {"skipped": why}
+    streamed: dict[str, dict[str, float]] = field(default_factory=dict)  # time to first audio (audiolm.streaming)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,6 +58,9 @@ def markdown(report: dict) -> str:
              "", "| mode | wall s | audio s | RTF |", "|---|---|---|---|"]
     for name, m in report["modes"].items():
         lines.append(f"| {name} | {m['wall_s']:.2f} | {m['audio_s']:.2f} | {m['rtf']:.3f} |")
+    for name, t in report.get("streamed", {}).items():
+        lines.append(f"\nstreamed {name}: first audio after {t['first_audio_s']:.2f} s, first generated audio "
+                     f"after {t['first_new_audio_s']:.2f} s, all {t['audio_s']:g} s after {t['total_s']:.2f} s")
     lines.append("")
     if report.get("load_seconds") is not None:
         lines.append(f"model load: {report['load_seconds']:.2f} s")
@@ -175,6 +180,13 @@ def run_bench(model: AudioLM, seconds: float = 10.0, prompt_seconds: float = 3.0
     long = report.modes["continuation"]["wall_s"]
     report.modes["continuation (marginal)"] = {"wall_s": long - wall_short, "audio_s": seconds - short,
                                                "rtf": (long - wall_short) / (seconds - short)}
+    # streamed (the Space's continuation and unconditional tabs): time to first audio, best of the repeats
+    streams = {f"continuation of a {prompt_seconds:g} s prompt": lambda: stream_continuation(model, prompt, seconds, batch),
+               "unconditional": lambda: stream_unconditional(model, seconds, batch)}
+    for name, make in streams.items():
+        runs = [time_to_first_audio(make) for _ in range(repeats)]
+        report.streamed[name] = {key: min(r[key] for r in runs) for key in runs[0]}
+        log(f"streamed {name}: first audio after {report.streamed[name]['first_audio_s']:.2f} s")
     if device.type == "cuda":
         report.peak_memory_mb = torch.cuda.max_memory_allocated() / 2 ** 20
         report.peak_memory_kind = "CUDA allocated"

@@ -127,30 +127,36 @@ class AudioLM:
     def unconditional(self, seconds: float, num_samples: int = 1, seed: int = 0,
                       settings: GenerationSettings | None = None,
                       progress: Progress | None = None) -> GenerationResult:
-        self._check_request(num_samples, seed, seconds)
-        empty_sem = torch.zeros(num_samples, 1, 0, dtype=torch.long, device=self.device)
-        plan = GenerationPlan(empty_sem, self._empty_acoustic(num_samples), round(seconds * self.config.acoustic_rate),
-                              round(seconds * self.config.sample_rate))
-        return self._generate(plan, seed, settings, progress)
+        self.check_request(num_samples, seed, seconds)
+        return self._generate(self.unconditional_plan(seconds, num_samples), seed, settings, progress)
 
     def continuation(self, prompt: np.ndarray, seconds: float, num_samples: int = 1, seed: int = 0,
                      settings: GenerationSettings | None = None,
                      progress: Progress | None = None) -> GenerationResult:
         """Continue ``prompt`` by ``seconds``; the output holds the (codec-decoded) prompt first."""
-        self._check_request(num_samples, seed, seconds)
+        self.check_request(num_samples, seed, seconds)
+        return self._generate(self.continuation_plan(prompt, seconds, num_samples), seed, settings, progress)
+
+    # the plans of two modes (also what audiolm.streaming streams)
+    def unconditional_plan(self, seconds: float, num_samples: int = 1) -> GenerationPlan:
+        empty_sem = torch.zeros(num_samples, 1, 0, dtype=torch.long, device=self.device)
+        return GenerationPlan(empty_sem, self._empty_acoustic(num_samples), round(seconds * self.config.acoustic_rate),
+                              round(seconds * self.config.sample_rate))
+
+    def continuation_plan(self, prompt: np.ndarray, seconds: float, num_samples: int = 1) -> GenerationPlan:
+        """Tokenize ``prompt`` (checked, cut to whole alignment units) and plan ``seconds`` more."""
         prompt = self.aligned(self._checked_audio(prompt, "prompt"))
         sem, acoustic = self.tokenize(prompt)
-        plan = GenerationPlan(sem[:, None].expand(num_samples, -1, -1), acoustic.expand(num_samples, -1, -1),
+        return GenerationPlan(sem[:, None].expand(num_samples, -1, -1), acoustic.expand(num_samples, -1, -1),
                               frames=acoustic.shape[2] + round(seconds * self.config.acoustic_rate),
                               samples=len(prompt) + round(seconds * self.config.sample_rate),
                               prompt_samples=len(prompt))
-        return self._generate(plan, seed, settings, progress)
 
     def acoustic_generation(self, wav: np.ndarray, voice: np.ndarray | None = None, num_samples: int = 1,
                             seed: int = 0, settings: GenerationSettings | None = None,
                             progress: Progress | None = None) -> GenerationResult:
         """Keep the content (semantic ids) of ``wav``; new acoustics, or those of ``voice``."""
-        self._check_request(num_samples, seed)
+        self.check_request(num_samples, seed)
         wav = self._checked_audio(wav, "input audio")
         voice = None if voice is None else self._checked_audio(voice, "voice prompt")
         sem, _ = self.tokenize(wav)
@@ -172,7 +178,7 @@ class AudioLM:
     def _empty_acoustic(self, n: int) -> torch.Tensor:
         return torch.zeros(n, self.config.num_quantizers, 0, dtype=torch.long, device=self.device)
 
-    def _check_request(self, num_samples: int, seed: int, seconds: float | None = None) -> None:
+    def check_request(self, num_samples: int, seed: int, seconds: float | None = None) -> None:
         """The library's inputs checked like a file's: ``SettingsError`` says which and what range."""
         if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 1:
             raise SettingsError(f"num_samples must be a whole number >= 1, got {shorten(num_samples)}.")

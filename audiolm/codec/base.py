@@ -21,6 +21,9 @@ class Codec(nn.Module, ABC):
     frame_rate: float
     num_quantizers: int
     codebook_size: int
+    # frames of context either side with which decoding a span of frames gives exactly the samples of a whole
+    # decode (a streaming decode crops such chunks); None: not chunk-exact, decode everything at once
+    decode_context: int | None = None
 
     @abstractmethod
     def encode(self, wav: torch.Tensor, num_quantizers: int | None = None) -> torch.Tensor:

@@ -144,13 +144,23 @@ class NeuralCodec(Codec):
         """griffin_lim synthesis: the decoder's sub-frames as one log-magnitude spectrogram ``(B, bins, T*sub)``."""
         B, _, T = z.shape
         bins = self.config.gl_n_fft // 2 + 1
-        out = self.decoder(z).view(B, -1, bins, T)  # (B, sub, bins, T)
+        out = self._decoder(z).view(B, -1, bins, T)  # (B, sub, bins, T)
         return out.permute(0, 2, 3, 1).reshape(B, bins, T * out.shape[1]).clamp(LOG_FLOOR, 6.0)
+
+    def _decoder(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder network in ``z``'s precision: float64 weights for a float64 ``z`` (cast per call, not
+        stored: the module is shared by concurrent requests and may be training)."""
+        if z.dtype != torch.float64:
+            return self.decoder(z)
+        weights = {name: p.double() for name, p in self.decoder.named_parameters()}
+        return torch.func.functional_call(self.decoder, weights, (z,))
 
     def _synthesize(self, z: torch.Tensor) -> torch.Tensor:
         if self.config.synthesis == "griffin_lim":
-            return griffin_lim(self._log_magnitude(z).float().exp(), self.gl_stft, self.config.gl_iterations)
-        log_mag, phase = self.decoder(z).chunk(2, dim=1)
+            log_mag = self._log_magnitude(z)
+            log_mag = log_mag if log_mag.dtype == torch.float64 else log_mag.float()
+            return griffin_lim(log_mag.exp(), self.gl_stft, self.config.gl_iterations)
+        log_mag, phase = self._decoder(z).chunk(2, dim=1)
         spec = torch.polar(log_mag.clamp(max=6.0).exp(), phase)
         return self.stft.inverse(spec)
 
@@ -191,7 +201,22 @@ class NeuralCodec(Codec):
 
     @torch.inference_mode()
     def decode(self, ids: torch.Tensor) -> torch.Tensor:
-        return self._synthesize(self.quantizer.decode(ids))
+        """ids -> float32 wav, synthesized in float64: then frames decoded with ``decode_context`` frames either
+        side are bit-identical to the same frames of a whole decode (streaming relies on it). In float32 they
+        are not: Griffin-Lim's 32 iterations grow the 1e-7 rounding differences of a shorter input to 1e-3."""
+        return self._synthesize(self.quantizer.decode(ids).double()).float()
+
+    @property
+    def decode_context(self) -> int:
+        """Frames either side on which a frame's decoded samples depend: the decoder's kernel-7 convolutions
+        (3 frames each) and the synthesis' overlap (Griffin-Lim: every iteration reaches ``n_fft / hop - 1``
+        STFT frames further)."""
+        c = self.config
+        convolutions = 3 * (1 + c.decoder_blocks)
+        if c.synthesis == "griffin_lim":
+            stft_frames = (c.gl_iterations + 1) * (math.ceil(c.gl_n_fft / c.gl_hop) - 1)
+            return convolutions + math.ceil(stft_frames / (c.hop_length // c.gl_hop))
+        return convolutions + math.ceil(c.n_fft / c.hop_length)
 
     def synthesis_ceiling(self, wav: torch.Tensor) -> torch.Tensor | None:
         if self.config.synthesis != "griffin_lim":

@@ -18,15 +18,18 @@ class STFT(nn.Module):
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         """``wav (B, L)``, L a multiple of hop -> complex ``(B, n_fft/2+1, L/hop)``."""
         wav = F.pad(wav[:, None], (self.pad, self.pad), mode="reflect")[:, 0]
-        return torch.stft(wav, self.n_fft, self.hop, window=self.window, center=False, return_complex=True)
+        window = self.window.to(wav.dtype)  # float64 in the codec's chunk-exact synthesis
+        return torch.stft(wav, self.n_fft, self.hop, window=window, center=False, return_complex=True)
 
     def inverse(self, spec: torch.Tensor) -> torch.Tensor:
         """complex ``(B, n_fft/2+1, T)`` -> ``(B, T*hop)`` by windowed overlap-add."""
         T = spec.shape[-1]
-        frames = torch.fft.irfft(spec, self.n_fft, dim=1) * self.window[None, :, None]  # (B, n_fft, T)
+        frames = torch.fft.irfft(spec, self.n_fft, dim=1)  # (B, n_fft, T)
+        window = self.window.to(frames.dtype)
+        frames = frames * window[None, :, None]
         size = (T - 1) * self.hop + self.n_fft
         fold = lambda x: F.fold(x, (1, size), (1, self.n_fft), stride=(1, self.hop))[:, 0, 0]  # noqa: E731
-        envelope = fold(self.window.square()[None, :, None].expand(1, -1, T))
+        envelope = fold(window.square()[None, :, None].expand(1, -1, T))
         wav = fold(frames)[:, self.pad:size - self.pad]
         return wav / envelope[:, self.pad:size - self.pad].clamp(min=1e-8)
 

@@ -95,6 +95,17 @@ class Stage(nn.Module, ABC):
                  progress: ProgressFn | None = None) -> torch.Tensor:
         """Continue ``prefix (B, Lt, P)`` to ``(B, Lt, total_frames)`` given ``cond (B, Lc, Tc)``."""
 
+    def stream(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
+               sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
+               progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None):
+        """``generate`` in steps for a streaming caller: yields ``(known, out)`` whenever more of the output
+        ``out (B, Lt, total_frames)`` is final (its frames ``< known``), drawing from ``generator`` exactly
+        as ``generate`` does. ``cond`` may still be filling: ``cond_ready(n)`` is called before the cond of
+        target frames ``< n`` is read. This default is one step; layouts override it with finer ones."""
+        if cond_ready is not None:
+            cond_ready(total_frames)
+        yield total_frames, self.generate(cond, prefix, total_frames, sampling, generator, progress)
+
     def save_pretrained(self, folder, dtype: torch.dtype | None = None) -> None:
         save_module(self, self.config, folder, self.type_name, dtype)
 

@@ -10,6 +10,7 @@ in one shared vocabulary ``[cond levels | target levels | BOS, SEP]``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -137,15 +138,27 @@ class FlatStage(Stage):
         return F.cross_entropy(per_level.reshape(-1, K).float(), target.transpose(1, 2).reshape(-1))
 
     # ----- sampling -----
-    @torch.inference_mode()
     def generate(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
                  sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
                  progress: ProgressFn | None = None) -> torch.Tensor:
         """Continue ``prefix (B, Lt, P)`` to ``total_frames`` frames given ``cond (B, Lc, Tc)``."""
+        for _, out in self.stream(cond, prefix, total_frames, sampling, generator, progress):
+            pass
+        return out
+
+    @torch.inference_mode()
+    def stream(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
+               sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
+               progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None):
+        """``generate`` frame by frame: yields ``(known, out)`` at the start and after every frame (the
+        whole cond is read up front: the semantic and coarse roles' cond is known before they start)."""
         c, sampling = self.config, sampling or SamplingConfig()
         B, known = prefix.shape[0], prefix.shape[2]
+        if cond_ready is not None:
+            cond_ready(total_frames)
         out = torch.zeros(B, c.target_levels, max(total_frames, known), dtype=torch.long, device=prefix.device)
         out[:, :, :known] = prefix
+        yield known, out[:, :, :total_frames]
         todo, done = (total_frames - known) * c.target_levels, 0
         ranges = [(o, o + c.target_codebook) for o in self.target_offsets.tolist()]
         for start, end in plan_windows(known, total_frames, c.window_frames):
@@ -165,5 +178,5 @@ class FlatStage(Stage):
                 done += c.target_levels
                 if progress is not None:
                     progress(done, todo)
+                yield frame + 1, out[:, :, :total_frames]
             known = end
-        return out[:, :, :total_frames]

@@ -7,6 +7,7 @@ costs ``Q - Q'`` forward passes per window instead of ``(Q - Q') * frames`` deco
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -89,26 +90,39 @@ class ParallelFineStage(Stage):
         target = codes.gather(1, level[:, None, None].expand(-1, 1, codes.shape[2]))[:, 0]
         return F.cross_entropy(logits.reshape(-1, c.codebook).float(), target.reshape(-1))
 
-    @torch.inference_mode()
     def generate(self, cond: torch.Tensor, prefix: torch.Tensor, total_frames: int,
                  sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
                  progress: ProgressFn | None = None) -> torch.Tensor:
         """coarse levels ``cond (B, Q', T >= total_frames)`` + known fine ``prefix (B, Q-Q', P)`` -> fine
         ``(B, Q-Q', total_frames)``."""
+        for _, fine in self.stream(cond, prefix, total_frames, sampling, generator, progress):
+            pass
+        return fine
+
+    @torch.inference_mode()
+    def stream(self, cond: torch.Tensor, prefix: torch.Tensor, total_frames: int,
+               sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
+               progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None):
+        """``generate`` window by window: yields ``(known, fine)`` at the start and after every window.
+        ``cond`` may still be filling: ``cond_ready(end)`` is called before its frames ``< end`` are read."""
         c, sampling = self.config, sampling or SamplingConfig()
-        coarse = cond[:, :, :total_frames]
-        B, _, T = coarse.shape
+        B, T = cond.shape[0], total_frames
         known = prefix.shape[2]
-        codes = torch.zeros(B, c.num_levels, T, dtype=torch.long, device=coarse.device)
-        codes[:, :c.first_level] = coarse
+        codes = torch.zeros(B, c.num_levels, T, dtype=torch.long, device=cond.device)
         codes[:, c.first_level:, :known] = prefix[:, :, :T]
+        yield known, codes[:, c.first_level:]
         windows = list(plan_windows(known, T, c.window_frames))
+        copied = 0  # coarse frames copied into codes
         for i, (start, end) in enumerate(windows):
+            if cond_ready is not None:
+                cond_ready(end)
+            codes[:, :c.first_level, copied:end] = cond[:, :, copied:end]
+            copied = end
             for q in range(c.first_level, c.num_levels):
-                level = torch.full((B,), q, dtype=torch.long, device=coarse.device)
+                level = torch.full((B,), q, dtype=torch.long, device=cond.device)
                 logits = self.logits(codes[:, :, start:end], level)[:, known - start:]
                 codes[:, q, known:end] = sample(logits, sampling, generator)
             known = end
             if progress is not None:
                 progress(i + 1, len(windows))
-        return codes[:, c.first_level:]
+            yield known, codes[:, c.first_level:]
