@@ -8,19 +8,23 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import math
 import os
 import signal
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
+import soundfile
 
 from audiolm.errors import AudioLMError, BundleError
 from audiolm.sampling import SEED_MAX, parse_seed, shorten
-from audiolm.space import (MAX_SAMPLES, MAX_SECONDS, MAX_TEMPERATURE, MAX_TOP_K, BundleSource, BundleStore,
-                           OutputFolder, Request, run)
+from audiolm.space import (ABOUT, MAX_SAMPLES, MAX_SECONDS, MAX_TEMPERATURE, MAX_TOP_K, BundleSource, BundleStore,
+                           OutputFolder, Request, Response, model_card_summary, run, run_streamed)
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "examples"
@@ -28,6 +32,7 @@ EXAMPLES = ROOT / "examples"
 HUB_BUNDLES = {"speech": ("audiolm-open/audiolm-speech", "main"), "piano": ("audiolm-open/audiolm-piano", "main")}
 MAX_UPLOAD_MB = 100
 KEEP_FILES_SECONDS = 1800
+STREAM_PIECE_SECONDS = 0.5
 log = logging.getLogger("audiolm.app")
 
 
@@ -71,17 +76,50 @@ def checked_slider(*args, **kwargs) -> gr.Slider:
 
 def generate(store: BundleStore, outputs: OutputFolder, make_request, progress: gr.Progress):
     """Build and run one request; bad settings and library errors become a gr.Error that says what to do."""
-    try:
+    with errors_as_messages():
         response = run(store, make_request(), out_dir=outputs.new(),
                        progress=lambda fraction, stage: progress(fraction, desc=stage))
+    for notice in response.notices:
+        gr.Warning(notice)
+    return response.audio, response.files, response.spectrogram, response.info
+
+
+def generate_streamed(store: BundleStore, outputs: OutputFolder, make_request, progress: gr.Progress):
+    """``generate`` as a stream: wav chunks for the streaming player (the previous result cleared), then the
+    audio, files, picture and info, the audio being those chunks put together."""
+    with errors_as_messages():
+        first = True
+        for item in run_streamed(store, make_request(), out_dir=outputs.new(),
+                                 progress=lambda fraction, stage: progress(fraction, desc=stage)):
+            if isinstance(item, Response):
+                for notice in item.notices:
+                    gr.Warning(notice)
+                yield gr.skip(), item.audio, item.files, item.spectrogram, item.info
+            else:
+                sample_rate, pcm = item
+                # pieces of at most STREAM_PIECE_SECONDS: Gradio's AAC encoder holds back the end of each
+                # piece until the next one comes, so small pieces play sooner
+                for piece in np.array_split(pcm, -(-len(pcm) // round(STREAM_PIECE_SECONDS * sample_rate))):
+                    cleared = (None, None, None, "Generating...") if first else (gr.skip(),) * 4
+                    first = False
+                    yield wav_bytes(sample_rate, piece), *cleared
+
+
+@contextmanager
+def errors_as_messages():
+    try:
+        yield
     except (AudioLMError, ValueError) as exc:
         raise gr.Error(str(exc)) from exc
     except Exception as exc:  # never a stack trace in the browser; the log keeps it
         log.exception("generation failed")
         raise gr.Error(f"Generation failed ({type(exc).__name__}). Try other settings or another file.") from exc
-    for notice in response.notices:
-        gr.Warning(notice)
-    return response.audio, response.files, response.spectrogram, response.info
+
+
+def wav_bytes(sample_rate: int, pcm: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, pcm, sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
 
 
 def seed_value(text) -> int | None:
@@ -90,89 +128,154 @@ def seed_value(text) -> int | None:
     return parse_seed(text) if text else None
 
 
-def sampling_controls(with_seconds: bool):
-    seconds = checked_slider(1, MAX_SECONDS, value=5, step=0.5, label="Seconds of new audio", visible=with_seconds)
-    with gr.Row():
-        temperatures = [checked_slider(0, MAX_TEMPERATURE, value=v, step=0.05, label=f"{name} temperature")
-                        for name, v in (("Semantic", 0.6), ("Coarse", 0.8), ("Fine", 0.6))]
-    with gr.Row():
-        top_k = checked_slider(0, MAX_TOP_K, value=0, step=1, label="Top-k (0 = off)")
-        seed = gr.Textbox(value="", label="Seed", info=f"blank = random; a whole number from 0 to {SEED_MAX}",
-                          max_lines=1)
-        samples = checked_slider(1, MAX_SAMPLES, value=1, step=1, label="Number of samples")
-    return [seconds, *temperatures, top_k, seed, samples]
+def advanced_controls():
+    """Per-stage temperatures (the paper's defaults), top-k, seed, samples (the named endpoints' order), top-p."""
+    with gr.Accordion("Advanced", open=False):
+        with gr.Row():
+            temperatures = [checked_slider(0, MAX_TEMPERATURE, value=v, step=0.05, label=f"{name} temperature",
+                                           min_width=120)
+                            for name, v in (("Semantic", 0.6), ("Coarse", 0.8), ("Fine", 0.6))]
+        with gr.Row():
+            top_k = checked_slider(0, MAX_TOP_K, value=0, step=1, label="Top-k (0 = off)", min_width=120)
+            top_p = checked_slider(0.05, 1, value=1, step=0.05, label="Top-p (1 = off)", min_width=120)
+        with gr.Row():
+            seed = gr.Textbox(value="", label="Seed", info=f"blank = random; a whole number from 0 to {SEED_MAX}",
+                              max_lines=1, min_width=120)
+            samples = checked_slider(1, MAX_SAMPLES, value=1, step=1, label="Number of samples", min_width=120)
+    return [*temperatures, top_k, seed, samples], top_p
 
 
-def result_outputs(tab: str):
-    """Labels name the outputs for ``gradio_client`` (``view_api()``): audio, files, spectrogram, info."""
+def result_outputs(tab: str, streamed: bool):
+    """Labels name the outputs for ``gradio_client`` (``view_api()``): audio, files, spectrogram, info; a
+    streamed tab has a streaming player above them (not part of the named endpoint)."""
+    live = gr.Audio(label="Listen: plays while it is generated", streaming=True, autoplay=True, interactive=False,
+                    elem_id=f"{tab}-stream") if streamed else None
     audio = gr.Audio(label="Audio", type="numpy", interactive=False, elem_id=f"{tab}-result")
-    files = gr.File(label="Files", file_count="multiple")
-    picture = gr.Image(label="Spectrogram", type="numpy", interactive=False)
-    info = gr.Markdown(label="Info")
-    gr.Markdown("*Audio* plays the first sample; *Files* holds every sample; the spectrogram's white line "
-                "marks the end of the prompt.")
-    return [audio, files, picture, info]
+    picture = gr.Image(label="Spectrogram", type="numpy", interactive=False, show_label=False,
+                       elem_id=f"{tab}-spectrogram")  # the picture has its own titles
+    files = gr.File(label="Files", file_count="multiple", height=120)
+    info = gr.Markdown(label="Info", elem_id=f"{tab}-info")
+    return live, [audio, files, picture, info]
+
+
+def about(store: BundleStore) -> None:
+    with gr.Accordion("About", open=False, elem_id="about"):
+        gr.Markdown(ABOUT)
+        for name, source in store.sources.items():
+            folder = source.local if source.local is not None else None
+            summary = model_card_summary(folder / "README.md") if folder is not None else ""
+            link = f"[model card](https://huggingface.co/{source.repo_id})" if source.repo_id else ""
+            with gr.Accordion(f"The {name} model", open=False):
+                gr.Markdown(f"{link}\n\n{summary}" if summary else link or "No model card.")
+        gr.Markdown("The README's *Results* section has every measurement, with the commands that reproduce them.")
 
 
 def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MAX_UPLOAD_MB,
               keep_files_seconds: int = KEEP_FILES_SECONDS) -> gr.Blocks:
     default = store.names[0]
 
-    # view_api() marks the arguments with defaults optional: all but the input audio / prompt.
+    def request(mode, audio, voice, bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p=None):
+        return lambda: Request(bundle, mode, audio, voice, seconds, (t_sem, t_coarse, t_fine), top_k,
+                               seed_value(seed), samples, top_p)
+
+    # The named endpoints (view_api() marks the arguments with defaults optional: all but the input audio / prompt)
     def unconditional(bundle=default, seconds=5.0, t_sem=0.6, t_coarse=0.8, t_fine=0.6, top_k=0, seed="",
                       samples=1, progress=gr.Progress()):
-        return generate(store, outputs, lambda: Request(bundle, "unconditional", None, None, seconds,
-                                                        (t_sem, t_coarse, t_fine), top_k, seed_value(seed),
-                                                        samples), progress)
+        return generate(store, outputs, request("unconditional", None, None, bundle, seconds, t_sem, t_coarse,
+                                                t_fine, top_k, seed, samples), progress)
 
     def acoustic_generation(audio, voice=None, bundle=default, t_sem=0.6, t_coarse=0.8, t_fine=0.6, top_k=0,
                             seed="", samples=1, progress=gr.Progress()):
-        return generate(store, outputs, lambda: Request(bundle, "acoustic_generation", audio, voice, 5.0,
-                                                        (t_sem, t_coarse, t_fine), top_k, seed_value(seed),
-                                                        samples), progress)
+        return generate(store, outputs, request("acoustic_generation", audio, voice, bundle, 5.0, t_sem, t_coarse,
+                                                t_fine, top_k, seed, samples), progress)
 
     def continuation(audio, bundle=default, seconds=5.0, t_sem=0.6, t_coarse=0.8, t_fine=0.6, top_k=0,
                      seed="", samples=1, progress=gr.Progress()):
-        return generate(store, outputs, lambda: Request(bundle, "continuation", audio, None, seconds,
-                                                        (t_sem, t_coarse, t_fine), top_k, seed_value(seed),
-                                                        samples), progress)
+        return generate(store, outputs, request("continuation", audio, None, bundle, seconds, t_sem, t_coarse,
+                                                t_fine, top_k, seed, samples), progress)
 
+    # what the page's buttons call: the same plus top-p; unconditional and continuation stream
+    def unconditional_page(bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p,
+                           progress=gr.Progress()):
+        yield from generate_streamed(store, outputs, request("unconditional", None, None, bundle, seconds, t_sem,
+                                                             t_coarse, t_fine, top_k, seed, samples, top_p), progress)
+
+    def acoustic_generation_page(audio, voice, bundle, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p,
+                                 progress=gr.Progress()):
+        return generate(store, outputs, request("acoustic_generation", audio, voice, bundle, 5.0, t_sem, t_coarse,
+                                                t_fine, top_k, seed, samples, top_p), progress)
+
+    def continuation_page(audio, bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p,
+                          progress=gr.Progress()):
+        yield from generate_streamed(store, outputs, request("continuation", audio, None, bundle, seconds, t_sem,
+                                                             t_coarse, t_fine, top_k, seed, samples, top_p), progress)
+
+    def wire(button, page_fn, api_fn, name, inputs, top_p, live, outs):
+        """The visible button runs the page's version; a hidden one carries the named endpoint."""
+        # streamed: the progress shows on the final audio's place, the streaming player stays in view
+        button.click(page_fn, [*inputs, top_p], ([live] if live is not None else []) + outs,
+                     api_name=f"{name}_page", api_visibility="undocumented",
+                     show_progress_on=outs[0] if live is not None else None)
+        gr.Button(visible=False).click(api_fn, inputs, outs, api_name=name)
+
+    def seconds_slider(tab):
+        return checked_slider(1, MAX_SECONDS, value=5, step=0.5, label="Seconds of new audio", elem_id=f"{tab}-seconds")
+
+    examples = examples_for(store.names)
+    labels = [f"{Path(path).stem.split('-')[0]} · held-out {Path(path).stem.split('-')[-1]}" for path, _ in examples]
     with gr.Blocks(title="AudioLM", delete_cache=(max(1, keep_files_seconds // 4), keep_files_seconds)) as app:
         gr.Markdown("# AudioLM\nSemantic tokens carry the content, acoustic tokens the voice and recording: "
-                    "generate from scratch, re-voice a recording, or continue a prompt.\n\n"
-                    f"Uploads: wav, flac, mp3 or ogg up to **{max_upload_mb} MB**; only their first "
-                    f"{MAX_SECONDS:g} s are used. Uploads and results are deleted after "
-                    f"{keep_files_seconds / 60:g} minutes.")
-        bundle = gr.Dropdown(store.names, value=default, label="Model")
-        examples = examples_for(store.names)
-        with gr.Tab("Unconditional"):
-            seconds, *controls = sampling_controls(with_seconds=True)
-            button = gr.Button("Generate", variant="primary", elem_id="unconditional-button")
-            outputs_ = result_outputs("unconditional")
-            button.click(unconditional, [bundle, seconds, *controls], outputs_, api_name="unconditional")
-        with gr.Tab("Acoustic generation"):
-            gr.Markdown("Keeps what is said in the input; the voice is new, or the voice prompt's.")
-            with gr.Row():
-                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Input recording",
-                                 elem_id="acoustic-input")
-                voice = gr.Audio(sources=["upload", "microphone"], type="filepath",
-                                 label="Voice prompt (optional: speaker conversion)")
-            _, *controls = sampling_controls(with_seconds=False)
-            button = gr.Button("Generate", variant="primary", elem_id="acoustic-button")
-            outputs_ = result_outputs("acoustic")
-            if examples:
-                gr.Examples(examples, [audio, bundle], cache_examples=False)
-            button.click(acoustic_generation, [audio, voice, bundle, *controls], outputs_,
-                         api_name="acoustic_generation")
+                    "generate from scratch, re-voice a recording, or continue a prompt. Trained from scratch on "
+                    "synthetic speech and generated piano music: see *About* for what to expect.")
+        with gr.Row():
+            bundle = gr.Dropdown(store.names, value=default, label="Model", scale=1, min_width=160,
+                                 elem_id="model")
+            gr.Markdown(f"Uploads: wav, flac, mp3 or ogg up to **{max_upload_mb} MB**; only their first "
+                        f"{MAX_SECONDS:g} s are used. Uploads and results are deleted after "
+                        f"{keep_files_seconds / 60:g} minutes.")
         with gr.Tab("Continuation"):
-            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Prompt",
-                             elem_id="continuation-prompt")
-            seconds, *controls = sampling_controls(with_seconds=True)
-            button = gr.Button("Continue", variant="primary", elem_id="continuation-button")
-            outputs_ = result_outputs("continuation")
-            if examples:
-                gr.Examples(examples, [audio, bundle], cache_examples=False)
-            button.click(continuation, [audio, bundle, seconds, *controls], outputs_, api_name="continuation")
+            with gr.Row(equal_height=False):
+                with gr.Column(min_width=320):
+                    audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Prompt",
+                                     elem_id="continuation-prompt")
+                    seconds = seconds_slider("continuation")
+                    controls, top_p = advanced_controls()
+                    button = gr.Button("Continue", variant="primary", elem_id="continuation-button")
+                    if examples:
+                        gr.Examples(examples, [audio, bundle], cache_examples=False, example_labels=labels,
+                                    label="Examples (picking one picks its model)")
+                with gr.Column(min_width=320):
+                    live, outs = result_outputs("continuation", streamed=True)
+            wire(button, continuation_page, continuation, "continuation", [audio, bundle, seconds, *controls],
+                 top_p, live, outs)
+        with gr.Tab("Acoustic generation"):
+            with gr.Row(equal_height=False):
+                with gr.Column(min_width=320):
+                    gr.Markdown("Keeps what is said in the input; the voice is new, or the voice prompt's.")
+                    audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Input recording",
+                                     elem_id="acoustic-input")
+                    voice = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                     label="Voice prompt (optional: speaker conversion)", elem_id="acoustic-voice")
+                    controls, top_p = advanced_controls()
+                    button = gr.Button("Generate", variant="primary", elem_id="acoustic-button")
+                    if examples:
+                        gr.Examples(examples, [audio, bundle], cache_examples=False, example_labels=labels,
+                                    label="Examples (picking one picks its model)")
+                with gr.Column(min_width=320):
+                    _, outs = result_outputs("acoustic", streamed=False)
+            wire(button, acoustic_generation_page, acoustic_generation, "acoustic_generation",
+                 [audio, voice, bundle, *controls], top_p, None, outs)
+        with gr.Tab("Unconditional"):
+            with gr.Row(equal_height=False):
+                with gr.Column(min_width=320):
+                    seconds = seconds_slider("unconditional")
+                    controls, top_p = advanced_controls()
+                    button = gr.Button("Generate", variant="primary", elem_id="unconditional-button")
+                with gr.Column(min_width=320):
+                    live, outs = result_outputs("unconditional", streamed=True)
+            wire(button, unconditional_page, unconditional, "unconditional", [bundle, seconds, *controls], top_p,
+                 live, outs)
+        about(store)
     return app
 
 

@@ -12,7 +12,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import soundfile
@@ -21,15 +21,19 @@ from .audio import AudioLimits, load_audio, save_audio, to_pcm16
 from .errors import AudioInputError, BundleError, SettingsError
 from .pipeline import AudioLM, GenerationResult, GenerationSettings
 from .sampling import SEED_MAX, SamplingConfig, check_seed, sample_seed, shorten
-from .spectrogram import spectrogram_image
+from .spectrogram import spectrogram_figure
+from .streaming import stream_continuation, stream_unconditional
 
 MODES = ("unconditional", "acoustic_generation", "continuation")
+STREAMED_MODES = ("unconditional", "continuation")
 MAX_SAMPLES = 4
 MAX_SECONDS = 30.0
 MAX_TEMPERATURE = 1.5
 MAX_TOP_K = 1024
 # overall progress at the start of each stage: the coarse stage dominates the time
 STAGE_SPAN = {"semantic": (0.0, 0.2), "coarse": (0.2, 0.85), "fine": (0.85, 0.97), "decode": (0.97, 1.0)}
+STAGE_NAMES = {"semantic": "semantic tokens (content)", "coarse": "coarse acoustic tokens",
+               "fine": "fine acoustic tokens", "decode": "codec decoding"}
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class Request:
     top_k: int | None = None
     seed: int | None = None  # None: a random seed, reported back
     num_samples: int = 1
+    top_p: float | None = None  # 1 (or None) = off; the page offers it, the named endpoints do not
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -120,13 +125,20 @@ class Request:
             self.top_k = int(number("Top-k", self.top_k, 0, MAX_TOP_K, whole=True)) or None  # 0 = off
         self.seed = None if self.seed is None else check_seed(self.seed)
         self.num_samples = int(number("Number of samples", self.num_samples, 1, MAX_SAMPLES, whole=True))
+        if self.top_p is not None:
+            self.top_p = float(number("Top-p", self.top_p, 0.01, 1))
+            self.top_p = None if self.top_p >= 1 else self.top_p
+
+    @property
+    def settings(self) -> GenerationSettings:
+        return GenerationSettings(*(SamplingConfig(t, self.top_k, self.top_p) for t in self.temperatures))
 
 
 @dataclass
 class Response:
     audio: tuple[int, np.ndarray]  # the first sample, for gr.Audio
     files: list[str]  # every sample as a wav file
-    spectrogram: np.ndarray  # RGB picture of the first sample, boundary marked
+    spectrogram: np.ndarray  # RGB picture of the first sample (below its input), axes, boundary marked
     seed: int
     notices: list[str] = field(default_factory=list)
 
@@ -191,14 +203,11 @@ def run(store: BundleStore, request: Request, progress: Callable[[float, str], N
     None: pass an ``OutputFolder``'s ``new()`` in a server)."""
     model = store.get(request.bundle)
     seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX + 1)
-    settings = GenerationSettings(*(SamplingConfig(t, request.top_k) for t in request.temperatures))
-    def report(stage: str, fraction: float):
-        lo, hi = STAGE_SPAN[stage]
-        progress(lo + (hi - lo) * fraction, stage)
     notices: list[str] = []
-    kwargs = dict(num_samples=request.num_samples, seed=seed, settings=settings,
-                  progress=report if progress is not None else None)
-    sr = model.config.sample_rate
+    skipped = ("semantic",) if request.mode == "acoustic_generation" else ()  # the input's semantic ids are kept
+    kwargs = dict(num_samples=request.num_samples, seed=seed, settings=request.settings,
+                  progress=_overall(progress, skipped))
+    sr, wav = model.config.sample_rate, None
     if request.mode == "unconditional":
         result = model.unconditional(request.seconds, **kwargs)
     elif request.mode == "acoustic_generation":
@@ -208,13 +217,93 @@ def run(store: BundleStore, request: Request, progress: Callable[[float, str], N
     else:
         wav = read_upload(request.audio_path, "prompt", sr, notices)
         result = model.continuation(wav, request.seconds, **kwargs)
-    return _response(result, notices, out_dir)
+    return _response(result, notices, out_dir, wav if request.mode == "acoustic_generation" else None)
 
 
-def _response(result: GenerationResult, notices: list[str], out_dir: str | Path | None) -> Response:
+def run_streamed(store: BundleStore, request: Request, progress: Callable[[float, str], None] | None = None,
+                 out_dir: str | Path | None = None) -> Iterator[tuple[int, np.ndarray] | Response]:
+    """``run`` for the unconditional and continuation modes as a stream (``audiolm.streaming``): yields the
+    first sample's audio chunk by chunk (``(sample rate, int16)``, as in the first file), then the ``Response``,
+    whose audio is those chunks put together (the same as ``run``'s for the same seed)."""
+    if request.mode not in STREAMED_MODES:
+        raise AudioInputError(f"Only {' and '.join(STREAMED_MODES)} stream, not {shorten(request.mode)}.")
+    model = store.get(request.bundle)
+    seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX + 1)
+    notices: list[str] = []
+    kwargs = dict(num_samples=request.num_samples, seed=seed, settings=request.settings,
+                  progress=_overall(progress))
+    if request.mode == "unconditional":
+        stream = stream_unconditional(model, request.seconds, **kwargs)
+    else:
+        wav = read_upload(request.audio_path, "prompt", model.config.sample_rate, notices)
+        stream = stream_continuation(model, wav, request.seconds, **kwargs)
+    for chunk in stream:
+        yield stream.sample_rate, to_pcm16(chunk[0])
+    yield _response(stream.result, notices, out_dir)
+
+
+def _overall(progress: Callable[[float, str], None] | None, skipped: tuple[str, ...] = ()):
+    """A library progress callback (stage, fraction of it) -> ``progress(overall fraction, stage name)``: the
+    stages weighted by their share of the time (``STAGE_SPAN``)."""
+    if progress is None:
+        return None
+
+    done = {stage: float(stage in skipped) for stage in STAGE_SPAN}  # streaming interleaves the stages
+
+    def report(stage: str, fraction: float):
+        done[stage] = fraction
+        progress(sum((hi - lo) * done[name] for name, (lo, hi) in STAGE_SPAN.items()), STAGE_NAMES[stage])
+    return report
+
+
+def _response(result: GenerationResult, notices: list[str], out_dir: str | Path | None,
+              input_audio: np.ndarray | None = None) -> Response:
     folder = Path(out_dir or tempfile.mkdtemp(prefix="audiolm-"))
     files = [str(save_audio(folder / f"sample-{i + 1}-seed{sample_seed(result.seed, i)}.wav", audio,
                             result.sample_rate)) for i, audio in enumerate(result.audio)]
-    picture = spectrogram_image(result.audio[0], result.sample_rate, result.prompt_samples)
+    if input_audio is not None:  # acoustic generation: the input above, the output below, one time scale
+        panels = [("Input", input_audio, 0), ("Output (sample 1)", result.audio[0], 0)]
+    elif result.prompt_samples:
+        panels = [("Prompt and continuation (sample 1)", result.audio[0], result.prompt_samples)]
+    else:
+        panels = [("Generated (sample 1)", result.audio[0], 0)]
+    picture = spectrogram_figure(panels, result.sample_rate)
     # the played first sample is the first file's samples (save_audio writes to_pcm16 too)
     return Response((result.sample_rate, to_pcm16(result.audio[0])), files, picture, result.seed, notices)
+
+
+ABOUT = """**AudioLM** ([Borsos et al., 2022](https://arxiv.org/abs/2209.03143)) generates audio as a language model
+generates text. A speech encoder's features, quantized, give *semantic tokens* (25 per second: what is said or
+played); a neural codec gives *acoustic tokens* (50 frames per second, 12 levels: voice, timbre, room). Three
+transformers generate them in turn: semantic tokens, then the first 4 codec levels (*coarse*), then the other 8
+(*fine*); the codec's decoder turns them into sound.
+
+- **Unconditional**: new audio from nothing. It plays while it is generated.
+- **Acoustic generation**: keeps the input's semantic tokens (what is said) and generates new acoustic tokens: a
+  new voice, or the voice prompt's (speaker conversion). The picture shows the input above the output.
+- **Continuation**: continues a prompt (upload, record with the microphone, or pick an example). It plays while
+  it is generated: first the prompt, re-synthesized by the codec, then the continuation.
+
+*Advanced* holds the sampling settings: per-stage temperatures (the paper's 0.6 / 0.8 / 0.6), top-k, top-p, the
+seed (the same seed and settings give the same audio) and the number of samples."""
+
+
+def model_card_summary(card: Path) -> str:
+    """What a bundle's model card (``README.md``) says it is and what it measured: its first paragraph, its
+    data, and the first table of its metrics (regenerated from the evaluation JSON, never typed by hand)."""
+    if not card.is_file():
+        return ""
+    sections = {}
+    for part in ("\n" + card.read_text()).split("\n## ")[1:]:
+        title, _, body = part.partition("\n")
+        sections[title.split(" (")[0].strip()] = body.strip()
+    head = card.read_text().split("\n## ")[0].split("\n# ", 1)[-1]
+    intro = head.partition("\n")[2].strip().split("\n\n")[0]
+    data = sections.get("Data", "").split("\n- Rebuild")[0]
+    metrics = sections.get("Metrics", "")
+    table = "\n".join(line for line in metrics.split("\n\n", 2)[1].splitlines() if line.startswith("|")) \
+        if metrics.count("\n\n") >= 1 else ""
+    measured = metrics.split("\n\n")[0] if metrics else ""
+    parts = [intro, f"**Trained on**\n\n{data}" if data else "",
+             f"**Measured limits** ({measured[0].lower() + measured[1:]})\n\n{table}" if table else ""]
+    return "\n\n".join(part for part in parts if part)

@@ -87,3 +87,29 @@ def test_time_to_first_audio(tiny_model):
     times = time_to_first_audio(lambda: stream_continuation(tiny_model, synthetic_voice(1.0, 16000), 2.0))
     assert 0 < times["first_audio_s"] <= times["first_new_audio_s"] <= times["total_s"]
     assert times["audio_s"] == pytest.approx(3.0, abs=0.05)
+
+
+def test_the_app_streams_the_files_audio_and_the_named_endpoints(tmp_path):
+    """Through app.py's functions: the wav pieces the streaming player gets are the first file's samples, and
+    within one 16-bit step of what the non-streamed /continuation endpoint gives for the same seed."""
+    import io
+
+    import soundfile
+
+    import app
+    from audiolm.space import BundleSource, BundleStore, OutputFolder, Request
+
+    store = BundleStore([BundleSource("speech", ROOT / "checkpoints" / "speech")])
+    outputs = OutputFolder(tmp_path / "out")
+    example = str(ROOT / "examples" / "speech-heldout-48.wav")
+    make = lambda: Request("speech", "continuation", example, None, 2.0, (0.6, 0.8, 0.6), None, 11, 1)  # noqa: E731
+    updates = list(app.generate_streamed(store, outputs, make, lambda *a, **k: None))
+    pieces = [soundfile.read(io.BytesIO(update[0]), dtype="int16")[0] for update in updates[:-1]]
+    assert len(pieces) >= 4 and all(len(p) <= 8000 for p in pieces)  # half-second pieces
+    _, audio, files, picture, info = updates[-1]
+    streamed = np.concatenate(pieces)
+    assert np.array_equal(streamed, audio[1]) and np.array_equal(streamed, soundfile.read(files[0], dtype="int16")[0])
+    assert picture.ndim == 3 and "Seed: **11**" in info
+    named, *_ = app.generate(store, outputs, make, lambda *a, **k: None)
+    assert named[1].shape == streamed.shape
+    assert np.abs(named[1].astype(int) - streamed).max() <= 1
