@@ -15,6 +15,7 @@ Two ways out of the decoder (``synthesis``):
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,12 +149,12 @@ class NeuralCodec(Codec):
         return out.permute(0, 2, 3, 1).reshape(B, bins, T * out.shape[1]).clamp(LOG_FLOOR, 6.0)
 
     def _decoder(self, z: torch.Tensor) -> torch.Tensor:
-        """The decoder network in ``z``'s precision: float64 weights for a float64 ``z`` (cast per call, not
-        stored: the module is shared by concurrent requests and may be training)."""
+        """The decoder network in ``z``'s precision: for a float64 ``z``, a float64 copy made per call (a few
+        ms; never the module itself cast or its weights swapped, as ``torch.func.functional_call`` does: the
+        module is shared by concurrent requests and may be training)."""
         if z.dtype != torch.float64:
             return self.decoder(z)
-        weights = {name: p.double() for name, p in self.decoder.named_parameters()}
-        return torch.func.functional_call(self.decoder, weights, (z,))
+        return copy.deepcopy(self.decoder).double()(z)
 
     def _synthesize(self, z: torch.Tensor) -> torch.Tensor:
         if self.config.synthesis == "griffin_lim":
