@@ -31,10 +31,12 @@ class BundleConfig:
     codebook_size: int = 1024
     semantic_vocab: int = 512
     fine_layout: str = "parallel"  # "parallel" (per-level, Bark-like) or "autoregressive" (the paper's)
+    coarse_layout: str = "autoregressive"  # "autoregressive" (flat, the paper's) or "delay" (MusicGen's pattern)
 
     def stage_layout(self, role: str) -> str:
-        """The layout of a role's stage: the bundle picks the fine stage's; the other two are autoregressive."""
-        return self.fine_layout if role == "fine" else "autoregressive"
+        """The layout of a role's stage: the bundle picks the fine and coarse stages'; the semantic one is
+        autoregressive."""
+        return {"fine": self.fine_layout, "coarse": self.coarse_layout}.get(role, "autoregressive")
 
     def save(self, folder: Path) -> None:
         (Path(folder) / CONFIG_NAME).write_text(json.dumps(config_to_dict(self), indent=2))

@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time a randomly initialised bundle of this size instead of --bundle")
     b.add_argument("--fine-layout", choices=["parallel", "autoregressive"], default="parallel",
                    help="fine-stage layout of a --random bundle")
+    b.add_argument("--coarse-layout", choices=["autoregressive", "delay"], default="autoregressive",
+                   help="coarse-stage layout of a --random bundle (delay: MusicGen's pattern, all levels per step)")
     b.add_argument("--seconds", type=float, default=10.0)
     b.add_argument("--batch", type=int, default=1)
     b.add_argument("--gpu-batch", type=int, default=8, help="on CUDA, also time this batch size")
@@ -96,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--out", required=True)
     n.add_argument("--size", choices=["tiny", "default"], default="tiny")
     n.add_argument("--fine-layout", choices=["parallel", "autoregressive"], default="parallel")
+    n.add_argument("--coarse-layout", choices=["autoregressive", "delay"], default="autoregressive")
     n.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -227,8 +230,10 @@ def cmd_bench(args):
             from .bundle import BundleConfig
             from .factory import random_audiolm
 
-            model = random_audiolm(BundleConfig(fine_layout=args.fine_layout), args.random, device=device)
-            log(f"random {args.random} bundle, default geometry, fine layout {args.fine_layout}")
+            model = random_audiolm(BundleConfig(fine_layout=args.fine_layout, coarse_layout=args.coarse_layout),
+                                   args.random, device=device)
+            log(f"random {args.random} bundle, default geometry, coarse layout {args.coarse_layout}, "
+                f"fine layout {args.fine_layout}")
         else:
             args.device = device
             model = load_model(args)
@@ -255,8 +260,8 @@ def cmd_random_bundle(args):
     from .bundle import BundleConfig
     from .factory import random_audiolm, tiny_bundle_config
 
-    config = BundleConfig(fine_layout=args.fine_layout) if args.size == "default" else \
-        tiny_bundle_config(fine_layout=args.fine_layout)
+    layouts = {"fine_layout": args.fine_layout, "coarse_layout": args.coarse_layout}
+    config = BundleConfig(**layouts) if args.size == "default" else tiny_bundle_config(**layouts)
     model = random_audiolm(config, args.size, seed=args.seed)
     card = (f"# Random AudioLM bundle ({args.size})\n\nRandomly initialised weights for exercising the code; "
             "it generates noise, not speech.\n")

@@ -237,7 +237,8 @@ def check_compatible(model: AudioLM) -> None:
     expect("semantic tokenizer num_clusters", tok.config.num_clusters, c.semantic_vocab)
     for role, spec in stage_specs(c).items():
         stage = model.stages[role]
-        expect(f"{role} stage layout" if role != "fine" else "fine_layout", stage.layout, c.stage_layout(role))
+        what = {"fine": "fine_layout", "coarse": "coarse_layout"}.get(role, f"{role} stage layout")
+        expect(what, stage.layout, c.stage_layout(role))
         for what, got, want in stage.mismatches(spec):
             expect(f"{role} stage {what}", got, want)
     if problems:

@@ -11,7 +11,8 @@ continuation's prompt is known at the start, so its first part plays before anyt
 Same tokens: each stage runs its own ``generate`` code (``Stage.stream`` steps through it). The
 coarse and fine stages draw from one generator per sample, coarse first; interleaving them, the fine
 stage draws from a copy advanced past every draw the coarse stage will make (an autoregressive stage
-draws one uniform per token and sample, none when greedy). Other coarse layouts run to the end first.
+draws one uniform per token and sample, none when greedy; so does the delay layout). Other coarse layouts run
+to the end first.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import torch
 
 from .pipeline import AudioLM, GenerationPlan, GenerationResult, GenerationSettings, Progress
 from .sampling import SampleGenerators, SamplingConfig
+from .stages.delay import DelayStage
 from .stages.flat import FlatStage
 
 
@@ -113,8 +115,8 @@ def time_to_first_audio(make_stream) -> dict[str, float]:
 def advanced(generators: SampleGenerators, stage, known: int, total: int,
              sampling: SamplingConfig) -> SampleGenerators | None:
     """A copy of ``generators`` past every draw that ``stage`` makes generating frames ``known`` to ``total``;
-    None where that count is not known (a layout other than the autoregressive one)."""
-    if not isinstance(stage, FlatStage):
+    None where that count is not known (a layout other than the autoregressive and delay ones)."""
+    if not isinstance(stage, (FlatStage, DelayStage)):
         return None
     draws = 0 if sampling.temperature == 0 else (total - known) * stage.config.target_levels
     copy = SampleGenerators.__new__(SampleGenerators)

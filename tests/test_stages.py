@@ -66,13 +66,17 @@ def test_windows_cover_everything_within_context(known, total, window):
 
 
 def reference_generate(stage, cond, prefix, total):
-    """Greedy generation that recomputes the whole window for every token (no KV cache)."""
+    """Greedy generation that recomputes the whole window for every token (no KV cache). Each window's
+    context is the prompt's first ``keep`` frames (whole cond frames: 2 target frames each), then the
+    recent frames ``[start, end)``."""
     c = stage.config
     out = prefix
-    for start, end in plan_windows(prefix.shape[2], total, c.window_frames):
+    keep = min(prefix.shape[2], c.window_frames // 2) // 2 * 2
+    for start, end in plan_windows(prefix.shape[2], total, c.window_frames, keep, align=2):
         lo_cond, hi_cond = c.cond_span(start, end)
+        window_cond = torch.cat([cond[:, :, :keep // 2], cond[:, :, lo_cond:hi_cond]], 2)
         for _ in range(out.shape[2], end):
-            ids = stage.flatten(cond[:, :, lo_cond:hi_cond], out[:, :, start:])
+            ids = stage.flatten(window_cond, torch.cat([out[:, :, :keep], out[:, :, start:]], 2))
             frame = []
             for level in range(c.target_levels):
                 lo = c.target_offset + level * c.target_codebook
@@ -84,16 +88,16 @@ def reference_generate(stage, cond, prefix, total):
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("total", [12, 21])  # one window, then several
-def test_cached_generation_equals_uncached(total):
+@pytest.mark.parametrize("total,known", [(12, 2), (21, 2), (21, 5), (30, 8)])  # one window, then several
+def test_cached_generation_equals_uncached(total, known):
     stage = coarse_stage(window=12)
-    cond = torch.randint(0, 10, (2, 1, 11))
-    prefix = torch.randint(0, 16, (2, 3, 2))
+    cond = torch.randint(0, 10, (2, 1, 15))
+    prefix = torch.randint(0, 16, (2, 3, known))
     fast = stage.generate(cond, prefix, total, GREEDY)
     slow = reference_generate(stage, cond, prefix, total)
     assert fast.shape == (2, 3, total)
     assert torch.equal(fast, slow)
-    assert torch.equal(fast[:, :, :2], prefix)
+    assert torch.equal(fast[:, :, :known], prefix)
 
 
 def test_generation_beyond_one_window_and_determinism():

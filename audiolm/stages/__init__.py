@@ -3,18 +3,21 @@
 A new layout is one class (a ``Stage`` subclass in its own file) and one entry in ``STAGES``.
 """
 from .base import ROLES, ProgressFn, Stage, StageSize, StageSpec, stage_specs
+from .delay import DelayStage, DelayStageConfig
 from .flat import FlatStage, FlatStageConfig
 from .parallel_fine import ParallelFineConfig, ParallelFineStage
 from .windows import plan_windows
 
-STAGES: dict[str, type[Stage]] = {cls.type_name: cls for cls in (FlatStage, ParallelFineStage)}
+STAGES: dict[str, type[Stage]] = {cls.type_name: cls for cls in (FlatStage, DelayStage, ParallelFineStage)}
 
-__all__ = ["FlatStage", "FlatStageConfig", "ParallelFineConfig", "ParallelFineStage", "ProgressFn", "ROLES", "STAGES",
-           "Stage", "StageSize", "StageSpec", "layout_class", "load_stage", "plan_windows", "stage_specs"]
+__all__ = ["DelayStage", "DelayStageConfig", "FlatStage", "FlatStageConfig", "ParallelFineConfig", "ParallelFineStage",
+           "ProgressFn", "ROLES", "STAGES", "Stage", "StageSize", "StageSpec", "layout_class", "load_stage", "plan_windows",
+           "stage_specs"]
 
 
 def layout_class(layout: str) -> type[Stage]:
-    """The stage class of a layout name (``BundleConfig.fine_layout``, ``--fine-layout``)."""
+    """The stage class of a layout name (``BundleConfig.fine_layout`` / ``coarse_layout``, ``--fine-layout`` /
+    ``--coarse-layout``)."""
     for cls in STAGES.values():
         if cls.layout == layout:
             return cls

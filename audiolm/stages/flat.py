@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ..sampling import SamplingConfig, sample
 from ..transformer import DecoderLM, TransformerConfig
 from .base import ProgressFn, Stage, StageSize, StageSpec, cond_span
-from .windows import plan_windows
+from .windows import autoregressive_windows, pinned
 
 
 def window_tokens(cond_levels: int, cond_rate: float, target_levels: int, target_rate: float,
@@ -151,7 +151,8 @@ class FlatStage(Stage):
                sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
                progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None):
         """``generate`` frame by frame: yields ``(known, out)`` at the start and after every frame (the
-        whole cond is read up front: the semantic and coarse roles' cond is known before they start)."""
+        whole cond is read up front: the semantic and coarse roles' cond is known before they start).
+        Past one window the prefix stays in context (``windows.autoregressive_windows``)."""
         c, sampling = self.config, sampling or SamplingConfig()
         B, known = prefix.shape[0], prefix.shape[2]
         if cond_ready is not None:
@@ -161,12 +162,8 @@ class FlatStage(Stage):
         yield known, out[:, :, :total_frames]
         todo, done = (total_frames - known) * c.target_levels, 0
         ranges = [(o, o + c.target_codebook) for o in self.target_offsets.tolist()]
-        for start, end in plan_windows(known, total_frames, c.window_frames):
-            window_cond = None
-            if cond is not None and c.cond_levels:
-                lo, hi = c.cond_span(start, end)
-                window_cond = cond[:, :, lo:hi]
-            ids = self.flatten(window_cond, out[:, :, start:known])
+        for keep, start, end, window_cond in autoregressive_windows(c, cond, known, total_frames):
+            ids = self.flatten(window_cond, pinned(out, keep, start, known))
             cache = self.lm.body.new_cache(B, capacity=ids.shape[1] + (end - known) * c.target_levels)
             feed = ids
             for frame in range(known, end):

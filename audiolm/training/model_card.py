@@ -61,7 +61,7 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None) -> 
         "                                  # semantic, coarse, fine, bundle (each resumable)", "```", "",
         f"Geometry: {b.sample_rate} Hz; semantic tokens {b.semantic_rate:g} Hz × {b.semantic_vocab}; codec "
         f"{b.acoustic_rate:g} Hz, Q={b.num_quantizers} levels × {b.codebook_size}, Q'={b.num_coarse} coarse; "
-        f"fine stage layout: {b.fine_layout}. Semantic tokenizer: {tokenizer}.", "",
+        f"coarse stage layout: {b.coarse_layout}; fine stage layout: {b.fine_layout}. Semantic tokenizer: {tokenizer}.", "",
         "| component | parameters | recipe | training time |", "|---|---|---|---|",
     ]
     parts = [("codec", model.codec, recipe.codec_train, "codec"),

@@ -1,0 +1,217 @@
+"""Autoregressive stage over MusicGen's "delay" codebook pattern: all levels of a frame in one step.
+
+Layout of one window of ``T`` target frames with ``L`` levels::
+
+    [BOS] cond(frame-major, per-level offsets, as the flat layout) [SEP] step 1 ... step T+L-2
+
+Level ``k`` is delayed by ``k`` steps: the delayed stream is ``D[k, s] = X[k, s - k]`` (a per-level PAD
+id where ``s - k`` is outside ``[0, T)``), ``s = 0 .. T+L-2``. The input at step ``s`` is the sum over
+levels of ``emb_k(D[k, s-1])`` (the SEP position stands for step 0), and the hidden state there predicts
+all of ``D[:, s]`` with one head per level. So level ``k`` of frame ``t`` sees every level of frames
+``< t`` and levels ``< k`` of frame ``t``, as in the flat layout, and a window costs
+``2 + cond + T + L - 1`` positions instead of ``2 + cond + L * T``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..sampling import SamplingConfig, sample
+from ..transformer import Transformer, TransformerConfig, _init_weights
+from .base import ProgressFn, Stage, StageSize, StageSpec, cond_span
+from .windows import autoregressive_windows, pinned
+
+
+def window_positions(cond_levels: int, cond_rate: float, target_levels: int, target_rate: float,
+                     window_frames: int) -> int:
+    """Positions of one window: ``[BOS] cond [SEP]`` and ``T + L - 1`` delayed steps (one spare, as the flat
+    layout's count: a window that starts on an odd frame may take one more cond frame)."""
+    lo, hi = cond_span(cond_rate, target_rate, 0, window_frames)
+    return 2 + cond_levels * (hi - lo) + window_frames + target_levels - 1
+
+
+@dataclass(kw_only=True)
+class DelayStageConfig:
+    name: str = "coarse"  # semantic | coarse | fine
+    cond_levels: int = 1
+    cond_codebook: int = 512
+    cond_rate: float = 25.0  # cond frames per second
+    target_levels: int = 4
+    target_codebook: int = 1024
+    target_rate: float = 50.0  # target frames per second
+    first_target_level: int = 0  # codec level of the first target stream
+    window_frames: int = 500  # target frames per context window
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+
+    @property
+    def pad(self) -> int:  # per-level id of "no entry" (before a level's first frame, after its last)
+        return self.target_codebook
+
+    @property
+    def target_offset(self) -> int:  # embedding rows: [cond levels | target levels (K + PAD each) | BOS, SEP]
+        return self.cond_levels * self.cond_codebook
+
+    @property
+    def bos(self) -> int:
+        return self.target_offset + self.target_levels * (self.target_codebook + 1)
+
+    @property
+    def sep(self) -> int:
+        return self.bos + 1
+
+    def cond_span(self, start: int, end: int) -> tuple[int, int]:
+        return cond_span(self.cond_rate, self.target_rate, start, end)
+
+    def window_positions(self) -> int:
+        return window_positions(self.cond_levels, self.cond_rate, self.target_levels, self.target_rate,
+                                self.window_frames)
+
+    def __post_init__(self):
+        if self.window_positions() > self.transformer.max_seq_len:
+            raise ValueError(f"{self.name} stage: a window of {self.window_frames} frames needs "
+                             f"{self.window_positions()} positions but max_seq_len is "
+                             f"{self.transformer.max_seq_len}; raise max_seq_len or shrink window_frames.")
+        if not self.transformer.causal:
+            raise ValueError("an autoregressive stage needs a causal transformer")
+
+
+class DelayStage(Stage):
+    type_name, layout, config_class = "delay", "delay", DelayStageConfig
+
+    def __init__(self, config: DelayStageConfig):
+        super().__init__(config)
+        c, d = config, config.transformer.d_model
+        self.embed = nn.Embedding(c.sep + 1, d)
+        self.body = Transformer(c.transformer)
+        self.heads = nn.Linear(d, c.target_levels * c.target_codebook, bias=False)  # L heads of K logits
+        self.register_buffer("cond_offsets", torch.arange(c.cond_levels) * c.cond_codebook, persistent=False)
+        self.register_buffer("level_offsets", c.target_offset + torch.arange(c.target_levels) * (c.target_codebook + 1),
+                             persistent=False)
+        self.apply(_init_weights)
+
+    # ----- layout -----
+    def delayed(self, target: torch.Tensor) -> torch.Tensor:
+        """``target (B, L, T)`` -> ``D (B, L, T + L - 1)``, ``D[:, k, s] = target[:, k, s - k]`` or PAD."""
+        B, L, T = target.shape
+        D = target.new_full((B, L, T + L - 1), self.config.pad)
+        for k in range(L):
+            D[:, k, k:k + T] = target[:, k]
+        return D
+
+    def head_embeddings(self, cond: torch.Tensor | None, B: int, device) -> torch.Tensor:
+        """Embeddings of ``[BOS] cond [SEP]`` ``(B, 2 + Lc * Tc, d)``."""
+        c = self.config
+        special = lambda token: torch.full((B, 1), token, dtype=torch.long, device=device)  # noqa: E731
+        parts = [special(c.bos)]
+        if cond is not None and c.cond_levels:
+            _check(cond, c.cond_levels, c.cond_codebook, "cond")
+            parts.append((cond + self.cond_offsets[:, None]).transpose(1, 2).reshape(B, -1))
+        parts.append(special(c.sep))
+        return self.embed(torch.cat(parts, 1))
+
+    def step_embeddings(self, D: torch.Tensor) -> torch.Tensor:
+        """Inputs of delayed steps whose entries are ``D (B, L, S)`` (PAD allowed) -> ``(B, S, d)``."""
+        return self.embed(D + self.level_offsets[:, None]).sum(1)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Hidden states ``(B, S, d)`` -> per-level logits ``(B, S, L, K)``."""
+        return self.heads(h).unflatten(-1, (self.config.target_levels, self.config.target_codebook))
+
+    def forward(self, cond: torch.Tensor | None, target: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits of every delayed entry: ``(B, T + L - 1, L, K)``, step ``s`` predicting ``D[:, s]``."""
+        c = self.config
+        _check(target, c.target_levels, c.target_codebook, "target")
+        D = self.delayed(target)
+        x = torch.cat([self.head_embeddings(cond, target.shape[0], target.device), self.step_embeddings(D[:, :, :-1])], 1)
+        return self.logits(self.body(x)[:, -D.shape[2]:])
+
+    # ----- the role -----
+    @classmethod
+    def config_for(cls, spec: StageSpec, size: StageSize) -> DelayStageConfig:
+        positions = window_positions(spec.cond_levels, spec.cond_rate, spec.target_levels, spec.target_rate,
+                                     size.window_frames)
+        return DelayStageConfig(
+            name=spec.name, cond_levels=spec.cond_levels, cond_codebook=spec.cond_codebook, cond_rate=spec.cond_rate,
+            target_levels=spec.target_levels, target_codebook=spec.target_codebook, target_rate=spec.target_rate,
+            first_target_level=spec.first_target_level, window_frames=size.window_frames,
+            transformer=TransformerConfig(d_model=size.d_model, n_layers=size.n_layers, n_heads=size.n_heads,
+                                          max_seq_len=positions))
+
+    def mismatches(self, spec: StageSpec) -> list[tuple[str, object, object]]:
+        c = self.config
+        fields = ["target_levels", "target_codebook", "target_rate", "cond_levels"]
+        if spec.cond_levels:
+            fields += ["cond_codebook", "cond_rate"]
+        return [(name, getattr(c, name), getattr(spec, name)) for name in fields
+                if getattr(c, name) != getattr(spec, name)]
+
+    # ----- training -----
+    def loss(self, cond: torch.Tensor | None, target: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """Cross-entropy of every (non-PAD) delayed entry, each over its own level's codebook."""
+        logits = self(cond, target)
+        D = self.delayed(target)
+        return F.cross_entropy(logits.reshape(-1, self.config.target_codebook).float(), D.transpose(1, 2).reshape(-1),
+                               ignore_index=self.config.pad)
+
+    # ----- sampling -----
+    def generate(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
+                 sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
+                 progress: ProgressFn | None = None) -> torch.Tensor:
+        """Continue ``prefix (B, L, P)`` to ``total_frames`` frames given ``cond (B, Lc, Tc)``."""
+        for _, out in self.stream(cond, prefix, total_frames, sampling, generator, progress):
+            pass
+        return out
+
+    @torch.inference_mode()
+    def stream(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
+               sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
+               progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None):
+        """``generate`` step by step: yields ``(known, out)`` at the start and whenever a frame has all its
+        levels (one forward per delayed step, KV-cached; known entries are fed, never sampled; one
+        ``sample`` call per level and generated entry, level order within a step)."""
+        c, sampling = self.config, sampling or SamplingConfig()
+        B, known, L = prefix.shape[0], prefix.shape[2], c.target_levels
+        _check(prefix, L, c.target_codebook, "prefix")
+        if cond_ready is not None:
+            cond_ready(total_frames)
+        out = torch.zeros(B, L, max(total_frames, known), dtype=torch.long, device=prefix.device)
+        out[:, :, :known] = prefix
+        yield known, out[:, :, :total_frames]
+        todo, done = (total_frames - known) * L, 0
+        for keep, start, end, window_cond in autoregressive_windows(c, cond, known, total_frames):
+            context = pinned(out, keep, start, end)  # (B, L, T): known frames, then room for the new ones
+            T, first = context.shape[2], keep + known - start  # window frames; the first one to generate
+            frame_of = lambda f: f if f < keep else start + f - keep  # noqa: E731  (window frame -> output frame)
+            D = self.delayed(context)
+            for k in range(L):  # entries not generated yet (each is set before it is fed)
+                D[:, k, first + k:] = c.pad
+            head = self.head_embeddings(window_cond, B, prefix.device)
+            cache = self.body.new_cache(B, capacity=head.shape[1] + T + L - 2)
+            # one forward for everything known: [BOS] cond [SEP] and the steps whose inputs are all known
+            h = self.body(torch.cat([head, self.step_embeddings(D[:, :, :first])], 1), cache)[:, -1:]
+            for s in range(first, T + L - 1):
+                logits = self.logits(h)[:, 0]  # (B, L, K): the entries D[:, s]
+                for k in range(L):
+                    f = s - k
+                    if first <= f < T:
+                        D[:, k, s] = out[:, k, frame_of(f)] = sample(logits[:, k], sampling, generator)
+                if s - L + 1 >= first:  # frame s - L + 1 now has all its levels
+                    done += L
+                    if progress is not None:
+                        progress(done, todo)
+                    yield frame_of(s - L + 1) + 1, out[:, :, :total_frames]
+                if s + 1 < T + L - 1:
+                    h = self.body(self.step_embeddings(D[:, :, s:s + 1]), cache)
+            known = end
+
+
+def _check(ids, levels, codebook, what):
+    if ids.dim() != 3 or ids.shape[1] != levels:
+        raise ValueError(f"{what} ids must be (B, {levels}, T), got {tuple(ids.shape)}")
+    if ids.numel() and (ids.min() < 0 or ids.max() >= codebook):
+        raise ValueError(f"{what} ids must lie in [0, {codebook})")
