@@ -232,7 +232,21 @@ def test_mixed_corpus_keeps_voices_apart_and_never_reads_heldout(speech_tree):
     manifest = json.loads((root / "corpus.json").read_text())
     assert set(manifest["voices"]) == set(voices)
     assert build_mixed_corpus(root, config, workers=1, progress=False) == root  # complete: returned at once
+    for r in corpus.records:  # token streams (training windows) are sessions: one voice, one condition
+        assert r["stream"] == r["session"]
     with pytest.raises(ValueError, match="held-out"):
         build_mixed_corpus(speech_tree / "other", MixedCorpusConfig(
             hours=0.001, train_sources=("real",), heldout_sources=(),
             real=RealSourceConfig(folders=(str(speech_tree / "librispeech"),))), workers=1, progress=False)
+
+
+def test_a_hanging_praat_call_is_cut_off_and_the_answer_kept_otherwise():
+    import time
+
+    from audiolm.data.augment.speaker import _with_deadline
+    np.testing.assert_array_equal(_with_deadline(lambda: np.arange(300_000, dtype=np.float64), 10.0),
+                                  np.arange(300_000))  # more than one pipe buffer comes back whole
+    started = time.monotonic()
+    assert _with_deadline(lambda: time.sleep(30) or np.zeros(3), 0.5) is None
+    assert time.monotonic() - started < 5
+    assert _with_deadline(lambda: 1 / 0, 5.0) is None  # a failing call is no answer either

@@ -175,3 +175,85 @@ def test_recipe_never_reads_the_real_heldout_voices(tmp_path):
         with pytest.raises(ValueError, match="held-out"):
             TrainingRun(tmp_path / "work", data)
     TrainingRun(tmp_path / "work", tmp_path / "data")  # any other corpus folder is fine
+
+
+def test_warm_start_loads_matching_weights_and_overlaps_grown_tables(tmp_path):
+    from dataclasses import replace
+
+    from audiolm.training.loop import warm_start
+    small = _toy_stage()
+    small.save_pretrained(tmp_path / "small", torch.float16)
+    config = replace(small.config, window_frames=20, transformer=replace(small.config.transformer, max_seq_len=22))
+    big = FlatStage(config)
+    loaded = warm_start(big, tmp_path / "small")
+    assert loaded["lm.body.positions.weight"] == "overlap" and loaded["lm.head.weight"] == "whole"
+    old, new = small.lm.body.positions.weight, big.lm.body.positions.weight
+    torch.testing.assert_close(new[:18], old.half().float())  # the stored (float16) values
+    torch.testing.assert_close(big.lm.head.weight, small.lm.head.weight.half().float())
+    # a run that starts from them, and its resume ignoring init_from
+    train = TrainConfig(steps=4, batch_size=4, lr=1e-3, warmup=1, save_every=2, init_from=str(tmp_path / "small"))
+    trainer = Trainer(big, tmp_path / "run", train, export=big.save_pretrained)
+    torch.testing.assert_close(trainer.model.lm.head.weight, small.lm.head.weight.half().float())
+    trainer.run(_cyclic_loss(big))
+    after = big.lm.head.weight.detach().clone()
+    again = FlatStage(config)
+    Trainer(again, tmp_path / "run", train, export=again.save_pretrained)
+    torch.testing.assert_close(again.lm.head.weight, after)  # resumed: the run's weights, not the warm start
+
+
+def test_warm_started_codebooks_restart_their_ema_from_the_loaded_codes(tmp_path):
+    from audiolm.codec.rvq import VectorQuantizer
+    vq = VectorQuantizer(4, 8, decay=0.99, dead_threshold=0.0)
+    codes = torch.randn(8, 4)
+    vq.load_state_dict({"codebook": codes, "initialized": torch.tensor(True)})
+    torch.testing.assert_close(vq.ema_sum / vq.ema_count[:, None], codes)
+    x = codes[torch.arange(8).repeat(4)] + 0.01  # every code used, each vector close to its code
+    vq.update(x, vq.indices(x))
+    assert (vq.codebook - codes).abs().max() < 0.02  # moves a little towards the data, no jump
+
+
+def test_pseudo_speaker_inputs_keep_the_original_targets():
+    from audiolm.training.semantic_encoder import AlignedAudio
+    hop = 640
+    waves = [np.full(hop * 3, 0.1, np.float32), np.full(hop * 5, 0.2, np.float32)]
+    inputs = [w * 10 for w in waves]
+    data = AlignedAudio(waves, hop, inputs)
+    targets = torch.arange(data.num_frames)
+    generator = torch.Generator().manual_seed(0)
+    audio, target = data.batch(targets, 64, 2, generator, clean_share=0.25)
+    clean = torch.isclose(audio[:, 0], data.audio[target[:, 0] * hop])
+    assert 0 < clean.sum() < 64  # some crops original, most the other version
+    torch.testing.assert_close(audio[~clean], data.inputs[(target[~clean, :1] * hop) + torch.arange(2 * hop)])
+    with pytest.raises(ValueError, match="length"):
+        AlignedAudio(waves, hop, [waves[0], waves[1][:-1]])
+
+
+def test_band_normalisation_cancels_a_fixed_eq():
+    from scipy.signal import lfilter
+
+    from audiolm.semantic import BuiltinEncoderConfig, BuiltinSpeechEncoder
+    from audiolm.testing import synthetic_voice
+    wav = synthetic_voice(2.0, 16000)
+    eq = lfilter([1.0, -0.9], [1.0], wav).astype(np.float32)  # a fixed tilt: a different microphone
+    change = {}
+    for norm in ("utterance", "band"):
+        encoder = BuiltinSpeechEncoder(BuiltinEncoderConfig(normalization=norm))
+        a, b = (encoder.frames(torch.from_numpy(np.ascontiguousarray(x))[None]) for x in (wav, eq))
+        change[norm] = float((a - b).abs().mean())
+    assert change["band"] < 0.5 * change["utterance"]
+
+
+def test_per_utterance_mfcc_targets_ignore_a_fixed_filter():
+    from scipy.signal import lfilter
+
+    from audiolm.semantic import BuiltinEncoderConfig
+    from audiolm.testing import synthetic_voice
+    from audiolm.training.semantic_encoder import mfcc_targets
+    config = BuiltinEncoderConfig(num_targets=4)
+    wav = synthetic_voice(2.0, 16000)
+    other = (3 * lfilter([1.0, -0.97], [1.0], wav)).astype(np.float32)  # the same content, another channel
+    ids = mfcc_targets([wav, other], config, features="mfcc-cmvn").numpy()
+    half = len(ids) // 2
+    assert (ids[:half] == ids[half:]).mean() > 0.95
+    with pytest.raises(ValueError, match="mfcc-cmvn"):
+        mfcc_targets([wav], config, features="cepstrum")

@@ -37,6 +37,15 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("ema_count", torch.ones(codebook_size), persistent=False)
         self.register_buffer("ema_sum", self.codebook.clone(), persistent=False)
         self.register_buffer("initialized", torch.tensor(False))
+        self.register_load_state_dict_post_hook(VectorQuantizer._restart_ema)
+
+    @staticmethod
+    @torch.no_grad()
+    def _restart_ema(module: "VectorQuantizer", _incompatible) -> None:
+        """A loaded codebook restarts its EMA from itself (count 1 per code), so that training on from
+        saved weights (a warm start) moves it smoothly. A resumed run overwrites these right after."""
+        module.ema_count.fill_(1.0)
+        module.ema_sum.copy_(module.codebook)
 
     def indices(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, d) -> (N,)
         distances = (x.pow(2).sum(1, keepdim=True) - 2 * x @ self.codebook.t()

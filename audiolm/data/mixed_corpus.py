@@ -304,6 +304,11 @@ class MixedCorpus(CorpusReader):
     config_class = MixedCorpusConfig
     build_command = "python -m audiolm.data.mixed_corpus --out DIR --hours H"
 
+    def __init__(self, root: str | Path):
+        super().__init__(root)
+        for record in self.records:  # token streams (training windows) never leave a session: one voice,
+            record.setdefault("stream", record["session"])  # one recording condition
+
     def sessions(self, split: str) -> dict[str, list[dict]]:
         """{session id: its records}: utterances of one voice in one recording condition."""
         out: dict[str, list[dict]] = {}

@@ -24,6 +24,9 @@ class BuiltinEncoderConfig:
     num_targets: int = 100  # classes of the masked-prediction targets
     mask_prob: float = 0.08  # probability that a frame starts a masked span
     mask_span: int = 5
+    # log-mel normalisation per utterance: "utterance" (one mean and deviation) or "band" (each mel band's
+    # own mean removed, cepstral-mean style: a fixed EQ, a microphone, part of a voice's timbre cancel out)
+    normalization: str = "utterance"
     transformer: TransformerConfig = field(
         default_factory=lambda: TransformerConfig(d_model=256, n_layers=6, n_heads=4, causal=False, max_seq_len=1024))
 
@@ -68,6 +71,10 @@ class BuiltinSpeechEncoder(nn.Module):
         hop = self.config.hop_length
         wav = F.pad(wav, (0, -(-wav.shape[-1] // hop) * hop - wav.shape[-1]))
         logmel = torch.log(self.mel @ self.stft(wav).abs().square() + 1e-6)  # (B, n_mels, 4T)
+        if self.config.normalization == "band":
+            logmel = logmel - logmel.mean(2, keepdim=True)
+        elif self.config.normalization != "utterance":
+            raise ValueError(f"unknown normalization {self.config.normalization!r}: utterance or band")
         logmel = (logmel - logmel.mean((1, 2), keepdim=True)) / logmel.std((1, 2), keepdim=True).clamp(min=1e-3)
         B, M, T4 = logmel.shape
         return logmel.transpose(1, 2).reshape(B, T4 // self.config.stack, self.config.stack * M)

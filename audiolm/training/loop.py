@@ -40,6 +40,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto: cuda when present
     threads: int = 0  # CPU threads; 0 keeps torch's default
+    # a component folder (e.g. a shipped bundle's ``codec``) whose weights start a new run (a warm start);
+    # tensors whose shape changed are copied where they overlap. Ignored when the run resumes.
+    init_from: str = ""
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":
@@ -99,6 +102,8 @@ class Trainer:
         self._started: float | None = None  # wall clock of the running segment's start
         self.generator = torch.Generator().manual_seed(config.seed)
         self._resume()
+        if self.step == 0 and config.init_from:
+            warm_start(self.model, config.init_from)
 
     # ----- checkpoints -----
     def _params(self):
@@ -195,6 +200,32 @@ class Trainer:
         self.model.eval()
         self.export(self.run_dir / "model")  # also when resumed with nothing left: keeps the export current
         return running
+
+
+@torch.no_grad()
+def warm_start(model: torch.nn.Module, folder: str | Path) -> dict[str, str]:
+    """Load ``folder``'s weights (a bundle component, any stored dtype) into ``model``: equal shapes whole,
+    changed shapes where they overlap (a longer position table keeps the learned start, a new window's
+    rows start from the old ones). Returns ``{name: "whole" | "overlap"}``; names only one side has are skipped."""
+    from ..serialization import WEIGHTS_NAME, decode_state, read_weights
+    saved = decode_state(read_weights(Path(folder) / WEIGHTS_NAME))
+    own = model.state_dict()
+    loaded = {}
+    for name, value in saved.items():
+        if name not in own:
+            continue
+        target = own[name]
+        if value.shape == target.shape:
+            target.copy_(value.to(target.dtype))
+            loaded[name] = "whole"
+        elif value.dim() == target.dim():
+            region = tuple(slice(0, min(a, b)) for a, b in zip(value.shape, target.shape))
+            target[region] = value[region].to(target.dtype)
+            loaded[name] = "overlap"
+    model.load_state_dict(own)  # through load_state_dict: modules' load hooks run (the codebooks' EMA)
+    if not loaded:
+        raise ValueError(f"warm start: no weights of {folder} fit the model")
+    return loaded
 
 
 def training_seconds(run_dir: str | Path) -> float:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from ..bundle import BundleConfig
 from ..codec import NeuralCodecConfig, RVQConfig
+from ..data.mixed_corpus import MixedCorpusConfig
 from ..data.piano_corpus import PianoCorpusConfig
 from ..data.speech_corpus import SpeechCorpusConfig
 from ..semantic import BuiltinEncoderConfig
@@ -31,7 +33,8 @@ def _size(d_model: int, n_layers: int, n_heads: int, window_frames: int) -> Stag
 @dataclass(kw_only=True)
 class Recipe:
     """The configuration of every step. The defaults are the speech recipe's; other recipes override them."""
-    kind: str = "speech"  # the domain (``audiolm.domains``) and the name in ``RECIPES``
+    kind: str = "speech"  # the name in ``RECIPES`` (and the domain's, unless ``domain_name`` says otherwise)
+    domain_name: ClassVar[str | None] = None  # the domain (``audiolm.domains``) when it is not ``kind``
     corpus: SpeechCorpusConfig = field(default_factory=SpeechCorpusConfig)
     bundle: BundleConfig = field(default_factory=BundleConfig)
     codec: NeuralCodecConfig = field(default_factory=lambda: NeuralCodecConfig(
@@ -47,6 +50,10 @@ class Recipe:
     # at every block. The deeper blocks of a short HuBERT-iteration-1 run add no phone content.
     semantic_layer: int = 1
     encoder_targets: str = "mfcc"  # features clustered into the encoder's training targets
+    # ContentVec's idea: the encoder hears every utterance in a pseudo-speaker's voice, its targets come
+    # from the original (``train_semantic_encoder``)
+    encoder_pseudo_speakers: bool = False
+    encoder_hours: float = 0.0  # of training audio the encoder step reads (a random subset); 0 = all
     # a bundle folder whose semantic tokenizer is reused as is (skips semantic-encoder and kmeans)
     semantic_tokenizer_from: str = ""
     kmeans_utterances: int = 600
@@ -69,7 +76,14 @@ class Recipe:
     @property
     def domain(self):
         from ..domains import get_domain
-        return get_domain(self.kind)
+        return get_domain(self.domain_name or self.kind)
+
+    def open_corpus(self, root: str | Path):
+        """The training corpus' reader (the domain's, unless the recipe trains on another kind of corpus)."""
+        return self.domain.corpus(root)
+
+    def build_corpus(self, root: str | Path) -> None:
+        self.domain.build_corpus(root, self.corpus)
 
     @classmethod
     def tiny_corpus(cls):
@@ -80,6 +94,42 @@ class Recipe:
 @dataclass(kw_only=True)
 class SpeechRecipe(Recipe):
     """Synthetic espeak-ng speech: ``Recipe``'s defaults."""
+
+
+@dataclass(kw_only=True)
+class MixedSpeechRecipe(Recipe):
+    """Real voices: the mixed corpus (LibriSpeech train-clean and speechocean762 readers, espeak-ng and
+    flite, pseudo-speakers, rooms, noise, EQ and band limits; ``data/mixed_corpus.py``), a
+    speaker-invariant encoder (pseudo-speaker inputs, per-band normalised log-mel, per-utterance
+    normalised MFCC targets), codec and fine stage warm-started from the shipped speech bundle."""
+    kind: str = "speech-mixed"
+    domain_name: ClassVar[str] = "speech"
+    corpus: MixedCorpusConfig = field(default_factory=lambda: MixedCorpusConfig(hours=8.0, heldout_minutes=5.0))
+    codec_train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=3000, batch_size=16, lr=5e-4, warmup=100, init_from="checkpoints/speech/codec"))
+    encoder: BuiltinEncoderConfig = field(default_factory=lambda: BuiltinEncoderConfig(
+        normalization="band",
+        transformer=TransformerConfig(d_model=192, n_layers=6, n_heads=4, causal=False, max_seq_len=1024)))
+    encoder_targets: str = "mfcc-cmvn"
+    encoder_pseudo_speakers: bool = True
+    encoder_hours: float = 3.0
+    kmeans_utterances: int = 1200
+    # the coarse stage in the delay layout: a 6 s context (the paper's is 10 s) at a quarter of the flat
+    # layout's positions; the prompt stays pinned in context (``stages/windows.py``)
+    bundle: BundleConfig = field(default_factory=lambda: BundleConfig(coarse_layout="delay"))
+    coarse_size: StageSize = field(default_factory=lambda: _size(256, 6, 4, 300))
+    semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=16, lr=1e-3))
+    coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3000, batch_size=8, lr=1e-3))
+    fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=600, batch_size=16, lr=5e-4, warmup=50, init_from="checkpoints/speech/fine"))
+
+    def open_corpus(self, root: str | Path):
+        from ..data.mixed_corpus import MixedCorpus
+        return MixedCorpus(root)
+
+    def build_corpus(self, root: str | Path) -> None:
+        from ..data.mixed_corpus import build_mixed_corpus
+        build_mixed_corpus(root, self.corpus)
 
 
 @dataclass(kw_only=True)
@@ -116,7 +166,7 @@ class PianoRecipe(Recipe):
         return PianoCorpusConfig(hours=0.03, heldout_pieces=3, min_seconds=8, max_seconds=12)
 
 
-RECIPES = {"speech": SpeechRecipe, "piano": PianoRecipe}
+RECIPES = {"speech": SpeechRecipe, "speech-mixed": MixedSpeechRecipe, "piano": PianoRecipe}
 
 
 def tiny_recipe(kind: str = "speech") -> Recipe:

@@ -38,7 +38,7 @@ class TrainingRun:
         self.device = device
 
     def open_corpus(self):
-        return self.recipe.domain.corpus(self.data)
+        return self.recipe.open_corpus(self.data)
 
     def _train(self, config: TrainConfig) -> TrainConfig:
         return TrainConfig(**{**asdict(config), "device": self.device})
@@ -55,7 +55,7 @@ class TrainingRun:
 
     # ----- steps -----
     def corpus(self):
-        self.recipe.domain.build_corpus(self.data, self.recipe.corpus)
+        self.recipe.build_corpus(self.data)
         return self.open_corpus()
 
     def codec_step(self) -> NeuralCodec:
@@ -64,15 +64,23 @@ class TrainingRun:
         crops = AudioCrops.from_corpus(self.open_corpus())
         return train_codec(crops, self.work / "codec", self.recipe.codec, self._train(self.recipe.codec_train))
 
-    def train_waves(self) -> list[np.ndarray]:
+    def train_waves(self, hours: float = 0.0) -> list[np.ndarray]:
+        """The training split's audio: all of it, or a random subset of about ``hours``."""
         corpus = self.open_corpus()
-        return [corpus.audio(r) for r in corpus.split("train")]
+        records = corpus.split("train")
+        if hours:
+            rng = np.random.default_rng(self.recipe.encoder_train.seed)
+            records = [records[i] for i in rng.permutation(len(records))]
+            total = np.cumsum([r["seconds"] for r in records])
+            records = records[:int(np.searchsorted(total, hours * 3600)) + 1]
+        return [corpus.audio(r) for r in records]
 
     def semantic_encoder(self):
         from .semantic_encoder import train_semantic_encoder
-        return train_semantic_encoder(self.train_waves(), self.work / "semantic_encoder", self.recipe.encoder,
-                                      self._train(self.recipe.encoder_train),
-                                      target_features=self.recipe.encoder_targets)
+        r = self.recipe
+        return train_semantic_encoder(self.train_waves(r.encoder_hours), self.work / "semantic_encoder", r.encoder,
+                                      self._train(r.encoder_train), target_features=r.encoder_targets,
+                                      pseudo_speakers=r.encoder_pseudo_speakers)
 
     def reuse_semantic_tokenizer(self) -> SemanticTokenizer:
         """Copy ``semantic_tokenizer_from``'s tokenizer into the work folder (instead of training one)."""

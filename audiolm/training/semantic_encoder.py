@@ -34,19 +34,53 @@ def _stacked(feats: np.ndarray, samples: int, config: BuiltinEncoderConfig) -> n
 
 
 class AlignedAudio:
-    """Utterances padded to whole encoder frames and concatenated, with one target per frame."""
+    """Utterances padded to whole encoder frames and concatenated, with one target per frame.
 
-    def __init__(self, waves: list[np.ndarray], hop: int):
-        padded = [np.pad(w, (0, -len(w) % hop)) for w in waves]
+    ``inputs`` (optional): another version of every utterance, sample-aligned with it (a
+    speaker-perturbed copy): crops then come from it, except a ``clean_share`` of them."""
+
+    def __init__(self, waves: list[np.ndarray], hop: int, inputs: list[np.ndarray] | None = None):
+        if inputs is not None and [len(w) for w in inputs] != [len(w) for w in waves]:
+            raise ValueError("inputs must have the length of their utterances")
         self.hop = hop
-        self.audio = torch.from_numpy(np.concatenate(padded).astype(np.float32))
+        self.audio = self._concatenated(waves)
+        self.inputs = None if inputs is None else self._concatenated(inputs)
         self.num_frames = len(self.audio) // hop
 
-    def batch(self, targets: torch.Tensor, batch_size: int, frames: int, generator: torch.Generator):
+    def _concatenated(self, waves: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.concatenate([np.pad(w, (0, -len(w) % self.hop)) for w in waves]).astype(np.float32))
+
+    def batch(self, targets: torch.Tensor, batch_size: int, frames: int, generator: torch.Generator,
+              clean_share: float = 0.0):
         starts = torch.randint(0, self.num_frames - frames, (batch_size,), generator=generator)
         frame_index = starts[:, None] + torch.arange(frames)[None]
         sample_index = (starts * self.hop)[:, None] + torch.arange(frames * self.hop)[None]
-        return self.audio[sample_index], targets[frame_index]
+        audio = self.audio[sample_index]
+        if self.inputs is not None:
+            clean = torch.rand(batch_size, 1, generator=generator) < clean_share
+            audio = torch.where(clean, audio, self.inputs[sample_index])
+        return audio, targets[frame_index]
+
+
+def _perturb(job) -> np.ndarray:
+    wav, sample_rate, seed = job
+    from ..data.augment import Speaker
+    speaker = Speaker()
+    rng = np.random.default_rng(seed)
+    return speaker.apply(wav, sample_rate, speaker.sample(rng), rng).astype(np.float32)
+
+
+def pseudo_speaker_copies(waves: list[np.ndarray], sample_rate: int, seed: int = 0, workers: int = 2
+                          ) -> list[np.ndarray]:
+    """Every utterance in a new voice of its own (formants, pitch median and range changed with Praat's
+    "Change gender", timing kept): ContentVec's student input, whose targets come from the original."""
+    from multiprocessing import get_context
+    jobs = [(w, sample_rate, seed * 1_000_003 + i) for i, w in enumerate(waves)]
+    if workers <= 1:
+        return [_perturb(j) for j in tqdm(jobs, desc="pseudo-speakers", leave=False)]
+    with get_context("fork").Pool(workers) as pool:
+        return list(tqdm(pool.imap(_perturb, jobs, chunksize=8), total=len(jobs), desc="pseudo-speakers",
+                         leave=False))
 
 
 def chroma_frames(wav: np.ndarray, config: BuiltinEncoderConfig) -> np.ndarray:
@@ -65,19 +99,23 @@ def mfcc_targets(waves: list[np.ndarray], config: BuiltinEncoderConfig, seed: in
     """k-means (``config.num_targets`` classes) of standardised frame features, for every frame.
 
     ``features``: ``mfcc`` (MFCC + deltas: HuBERT's first iteration, for speech) or
+    ``mfcc-cmvn`` (the same, standardised per utterance: fewer speaker and channel cues in the classes) or
     ``mfcc+chroma`` (the same plus 12 chroma bins weighted to carry as much variance as the
     39 MFCC dimensions, so the classes follow pitch classes too: for music).
     """
     from sklearn.cluster import MiniBatchKMeans
 
     padded = [np.pad(w, (0, -len(w) % config.hop_length)) for w in waves]
-    feats = _standardised(np.concatenate([mfcc_frames(w, config) for w in tqdm(padded, desc="MFCC", leave=False)]))
+    per_utterance = [mfcc_frames(w, config) for w in tqdm(padded, desc="MFCC", leave=False)]
+    if features == "mfcc-cmvn":  # each utterance standardised alone: its speaker's and channel's means removed
+        per_utterance = [_standardised(f) for f in per_utterance]
+    feats = _standardised(np.concatenate(per_utterance))
     if features == "mfcc+chroma":
         chroma = _standardised(np.concatenate([chroma_frames(w, config)
                                                for w in tqdm(padded, desc="chroma", leave=False)]))
         feats = np.concatenate([feats, chroma * np.sqrt(feats.shape[1] / chroma.shape[1])], 1)
-    elif features != "mfcc":
-        raise ValueError(f"unknown target features {features!r}: mfcc or mfcc+chroma")
+    elif features not in ("mfcc", "mfcc-cmvn"):
+        raise ValueError(f"unknown target features {features!r}: mfcc, mfcc-cmvn or mfcc+chroma")
     rng = np.random.default_rng(seed)
     subset = feats[rng.permutation(len(feats))[:fit_frames]]
     kmeans = MiniBatchKMeans(config.num_targets, batch_size=4096, random_state=seed, n_init=3).fit(subset)
@@ -85,8 +123,12 @@ def mfcc_targets(waves: list[np.ndarray], config: BuiltinEncoderConfig, seed: in
 
 
 def train_semantic_encoder(waves: list[np.ndarray], run_dir: str | Path, config: BuiltinEncoderConfig,
-                           train: TrainConfig, crop_frames: int = 100, target_features: str = "mfcc"
-                           ) -> BuiltinSpeechEncoder:
+                           train: TrainConfig, crop_frames: int = 100, target_features: str = "mfcc",
+                           pseudo_speakers: bool = False, clean_share: float = 0.25) -> BuiltinSpeechEncoder:
+    """HuBERT's masked prediction of ``target_features`` classes. With ``pseudo_speakers`` (ContentVec's
+    idea) the encoder hears each utterance in another voice (``pseudo_speaker_copies``; the original in a
+    ``clean_share`` of the crops) while its targets come from the original: the voice no longer helps
+    predict them, so the features learn to ignore it."""
     with seeded(train.seed):
         encoder = BuiltinSpeechEncoder(config)
         save = lambda folder: _save_encoder(encoder, folder)  # noqa: E731
@@ -98,11 +140,12 @@ def train_semantic_encoder(waves: list[np.ndarray], run_dir: str | Path, config:
             else:
                 targets = mfcc_targets(waves, config, train.seed, features=target_features)
                 np.save(targets_path, targets.numpy())
-            data = AlignedAudio(waves, config.hop_length)
+            inputs = pseudo_speaker_copies(waves, config.sample_rate, train.seed) if pseudo_speakers else None
+            data = AlignedAudio(waves, config.hop_length, inputs)
             assert len(targets) == data.num_frames, (len(targets), data.num_frames)
 
             def step(_, generator):
-                wav, target = data.batch(targets, train.batch_size, crop_frames, generator)
+                wav, target = data.batch(targets, train.batch_size, crop_frames, generator, clean_share)
                 loss = encoder.masked_prediction_loss(wav.to(trainer.device), target.to(trainer.device), generator)
                 return loss, {}
 

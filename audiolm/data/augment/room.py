@@ -35,6 +35,14 @@ class RoomParams:
     microphone: tuple[float, ...] = ()
 
 
+def shortest_rt60(size) -> float:
+    """The shortest reverberation time Sabine's formula allows in a shoebox of this size (walls that
+    absorb everything), with a 10 % margin: ``pra.inverse_sabine`` refuses anything shorter."""
+    x, y, z = size
+    volume, surface = x * y * z, 2 * (x * y + y * z + x * z)
+    return 1.1 * 24 * np.log(10) / pra.constants.get("c") * volume / surface
+
+
 class Room(Augmentation):
     """The recording as heard in a room, at the same RMS level as the input."""
     name = "room"
@@ -52,7 +60,8 @@ class Room(Augmentation):
             return RoomParams(str(rng.choice(sorted(self.measured))))
         size = rng.uniform(c.size_min, c.size_max)
         source, microphone = (rng.uniform(c.margin, size - c.margin) for _ in range(2))
-        return RoomParams("", tuple(np.round(size, 3).tolist()), round(float(rng.uniform(*c.rt60)), 3),
+        rt60 = max(float(rng.uniform(*c.rt60)), shortest_rt60(size))
+        return RoomParams("", tuple(np.round(size, 3).tolist()), round(rt60, 3),
                           tuple(np.round(source, 3).tolist()), tuple(np.round(microphone, 3).tolist()))
 
     def response(self, params: RoomParams, sample_rate: int) -> np.ndarray:
