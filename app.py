@@ -57,6 +57,12 @@ def examples_for(names: list[str]) -> list[list[str]]:
     return [[str(p), name] for name in names for p in sorted(EXAMPLES.glob(f"{name}-*.wav"))]
 
 
+def example_label(path: str) -> str:
+    """``speech-heldout-48.wav`` -> "speech · held-out 48"; ``speech-real-1688.wav`` -> "speech · real voice 1688"."""
+    model, kind, name = (Path(path).stem.split("-", 2) + ["", ""])[:3]
+    return f"{model} · {'real voice' if kind == 'real' else 'held-out'} {name}"
+
+
 def checked_slider(*args, **kwargs) -> gr.Slider:
     """A ``gr.Slider`` whose value from a raw API call is checked with a message naming the control
     (Gradio's own check fails on a string with a bare TypeError). Wrapped, not subclassed: a Gradio
@@ -222,7 +228,7 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
         return checked_slider(1, MAX_SECONDS, value=5, step=0.5, label="Seconds of new audio", elem_id=f"{tab}-seconds")
 
     examples = examples_for(store.names)
-    labels = [f"{Path(path).stem.split('-')[0]} · held-out {Path(path).stem.split('-')[-1]}" for path, _ in examples]
+    labels = [example_label(path) for path, _ in examples]
     with gr.Blocks(title="AudioLM", delete_cache=(max(1, keep_files_seconds // 4), keep_files_seconds)) as app:
         gr.Markdown("# AudioLM\nSemantic tokens carry the content, acoustic tokens the voice and recording: "
                     "generate from scratch, re-voice a recording, or continue a prompt. Trained from scratch on "

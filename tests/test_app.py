@@ -275,3 +275,10 @@ def test_a_broken_bundle_stops_the_server_at_start_up(tmp_path):
     assert proc.returncode == 1
     assert f"error: Bundle 'broken': {weights} is not a readable safetensors file" in proc.stderr
     assert "The server was not started." in proc.stderr and "Running on" not in proc.stdout
+
+
+def test_example_labels_say_which_voice_is_real():
+    import app
+    assert app.example_label("examples/speech-heldout-48.wav") == "speech · held-out 48"
+    assert app.example_label("examples/speech-real-1688.wav") == "speech · real voice 1688"
+    assert app.example_label("examples/piano-heldout-0045.wav") == "piano · held-out 0045"

@@ -257,3 +257,30 @@ def test_per_utterance_mfcc_targets_ignore_a_fixed_filter():
     assert (ids[:half] == ids[half:]).mean() > 0.95
     with pytest.raises(ValueError, match="mfcc-cmvn"):
         mfcc_targets([wav], config, features="cepstrum")
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_tiny_mixed_speech_recipe_end_to_end(tmp_path):
+    """``train all --recipe speech-mixed --tiny``: the mixed corpus, the pseudo-speaker encoder, the delay
+    coarse stage, sessions as token streams, and a bundle whose card names the data's licences."""
+    import shutil
+    import sys
+
+    from audiolm.pipeline import AudioLM
+    from audiolm.training.run import TrainingRun
+    if shutil.which("flite") is None:
+        pytest.skip("flite is not installed (apt-get install flite)")
+    work, data, out = tmp_path / "work", tmp_path / "data", tmp_path / "bundle"
+    subprocess.run([sys.executable, "-m", "audiolm", "train", "all", "--tiny", "--recipe", "speech-mixed",
+                    "--device", "cpu", "--work", str(work), "--data", str(data), "--out", str(out)],
+                   check=True, capture_output=True, timeout=600)
+    model = AudioLM.from_pretrained(out)
+    assert model.config.coarse_layout == "delay" and model.coarse_stage.layout == "delay"
+    assert model.continuation(np.zeros(16000, np.float32) + 0.01, 0.5, seed=0).audio.shape[1] == 24000
+    run = TrainingRun(work, data)
+    sessions = {r["session"] for r in run.open_corpus().split("train")}
+    streams, _ = run.tokens("train").streams()
+    assert len(streams) == len(sessions)  # one stream per session: a window never mixes voices
+    card = (out / "README.md").read_text()
+    assert "real and synthetic voices" in card and "Apache-2.0" in card and "--recipe speech-mixed" in card

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which recipe a new work folder starts (an existing one keeps its recipe.json)")
     p.add_argument("--work", default=None, help="checkpoints, token cache, recipe.json (default runs/RECIPE)")
     p.add_argument("--data", default=None, help="the synthesized corpus (default data/RECIPE)")
-    p.add_argument("--out", default=None, help="bundle folder (bundle / all; default checkpoints/RECIPE), "
+    p.add_argument("--out", default=None, help="bundle folder (bundle / all; default checkpoints/DOMAIN: speech or piano), "
                    "or the examples folder (examples; default examples)")
     p.add_argument("--tokenizer-from", default=None, metavar="BUNDLE",
                    help="reuse this bundle's semantic tokenizer instead of training one (new work folder only)")
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     if (work / "recipe.json").is_file():
         recipe.save(work / "recipe.json")  # an explicit override is kept for the next resume
     run = TrainingRun(work, args.data or f"data/{recipe.kind}", recipe, device=args.device)
-    out = args.out or ("examples" if args.step == "examples" else f"checkpoints/{recipe.kind}")
+    out = args.out or ("examples" if args.step == "examples" else f"checkpoints/{recipe.domain.name}")
     for step in (STEPS if args.step == "all" else [args.step]):
         print(f"== {step}", flush=True)
         run.run(step, out=out)

@@ -23,8 +23,27 @@ def speech_examples(corpus, folder: Path, count: int, seconds: float) -> tuple[l
         path = _write(folder / f"speech-heldout-{speaker}.wav", corpus.audio(record)[: int(seconds * sr)], sr)
         written.append(path)
         lines.append(f"- `{path.name}`: voice `{record['voice']}`, \"{record['text']}\" (first {seconds:g} s)")
+    real = real_example(folder, seconds, sr)
+    if real:
+        written.append(real[0])
+        lines.append(real[1])
     intro = "Held-out prompts of the speech corpus (speakers and sentences never seen in training), 16 kHz mono"
     return written, lines, intro
+
+
+def real_example(folder: Path, seconds: float, sample_rate: int) -> tuple[Path, str] | None:
+    """A real voice no training step hears: the longest utterance of the first LibriSpeech test-other reader's
+    test half (the evaluation's), or None where ``../shared/data`` is not there."""
+    from ..data.heldout import default_heldout_dir
+    from ..evaluation.voices import read_speaker_folders
+    root = default_heldout_dir()
+    if root is None or not Path(root).is_dir():
+        return None
+    speaker, waves = next(iter(read_speaker_folders(root, sample_rate, max_speakers=1).items()))
+    longest = max(waves[len(waves) // 2:], key=len)
+    path = _write(folder / f"speech-real-{speaker}.wav", longest[: int(seconds * sample_rate)], sample_rate)
+    return path, (f"- `{path.name}`: a real voice, LibriSpeech test-other reader {speaker} (Panayotov et al., 2015; "
+                  f"CC BY 4.0), held out from every training step (first {seconds:g} s)")
 
 
 def piano_examples(corpus, folder: Path, count: int, seconds: float) -> tuple[list[Path], list[str], str]:

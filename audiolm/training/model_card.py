@@ -26,6 +26,35 @@ def speech_data(c) -> list[str]:
         f"- Rebuild: `python -m audiolm train corpus` (seed {c.seed}).", ""]
 
 
+def mixed_speech_data(c, manifest: dict | None = None) -> list[str]:
+    """The card of a bundle trained on the mixed corpus (``manifest``: its corpus.json, for the counts)."""
+    voices = len(manifest["voices"]) if manifest else None
+    hours = manifest["hours"]["train"] if manifest else c.hours
+    sources = manifest["sources"] if manifest else {}
+    count = lambda name: len(sources.get(name, {}).get("speakers", []))  # noqa: E731
+    return [
+        "# AudioLM, speech (real and synthetic voices)", "",
+        "An AudioLM bundle (semantic, coarse and fine stages, the codec and the semantic tokenizer) trained",
+        "with this repository's recipe on real read speech, two speech synthesizers, pseudo-speakers and",
+        "simulated recording conditions. It learns speech from audio alone: no text enters training.", "",
+        "## Data", "",
+        f"- {hours:g} hours of training audio" + (f", {voices} voices" if voices else "") + " (`python -m audiolm "
+        "train corpus --recipe speech-mixed`, `audiolm/data/mixed_corpus.py`, seed "
+        f"{c.seed}): {100 * c.real_share:.0f} % real recordings, the rest synthesized;",
+        "  - real: LibriSpeech train-clean and speechocean762 readers (from `../shared/data`"
+        + (f"; {count('real')} speakers" if count("real") else "") + ");",
+        "  - synthetic: espeak-ng and flite voices reading the repo's sentence generator (`audiolm/data/sentences.py`);",
+        f"  - every source speaker also as {c.pseudo_speakers} pseudo-speakers (formants and pitch changed with "
+        "Praat's \"Change gender\", as ContentVec does);",
+        f"  - sessions of {c.session_utterances} utterances of one voice share a recording condition: simulated "
+        "rooms (pyroomacoustics) and measured responses (OpenAIR), recorded noise (Speech Commands' "
+        "background noise) and coloured noise at 10-40 dB SNR, random EQ and band limits;",
+        f"- held out: festival's voices (an engine no training step hears), {c.heldout_minutes:g} min; the "
+        "real held-out readers (LibriSpeech test-other) are read by the evaluation only;",
+        "- the evaluation's synthetic held-out speakers are `data/speech` (`python -m audiolm train corpus`): "
+        "espeak-ng voices and sentences no training step uses, with phone times to measure the tokens.", ""]
+
+
 def piano_data(c) -> list[str]:
     return [
         "# AudioLM, piano (generated pieces rendered with a General MIDI soundfont)", "",
@@ -42,15 +71,16 @@ def piano_data(c) -> list[str]:
         "fluidsynth fluid-soundfont-gm`).", ""]
 
 
-def model_card(recipe, model, times: dict[str, float], metrics: dict | None) -> str:
+def model_card(recipe, model, times: dict[str, float], metrics: dict | None, manifest: dict | None = None) -> str:
+    """``manifest``: the training corpus' corpus.json (what the recipe's card data may count)."""
     from ..evaluation.report import markdown
 
-    c, b, domain = recipe.corpus, recipe.bundle, recipe.domain
+    b, domain = recipe.bundle, recipe.domain
     total_minutes = sum(times.values()) / 60
     lines = ["---", "license: mit", "library_name: audiolm",
              f"tags: [audio, audiolm, {recipe.kind}, {domain.tag}]",
              "---", ""]
-    lines += domain.card_data(c)
+    lines += recipe.card_data(manifest)
     flag = "" if recipe.kind == DEFAULT_RECIPE else f" --recipe {recipe.kind}"
     tokenizer = (f"reused from `{recipe.semantic_tokenizer_from}`" if recipe.semantic_tokenizer_from else
                  f"built-in encoder trained on this corpus ({recipe.encoder_targets} targets), block "
@@ -84,13 +114,13 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None) -> 
               f"Weights are stored in {_storage(recipe.weights_dtype)}. The full configuration is in each "
               "component's `config.json`.", ""]
     held_out = domain.held_out
-    command = f"python -m audiolm eval --bundle checkpoints/{recipe.kind} --data data/{recipe.kind}"
+    command = f"python -m audiolm eval --bundle checkpoints/{domain.name} --data data/{domain.name}"
     lines += [f"## Metrics ({held_out})", ""]
     if metrics:
         lines += [markdown(metrics), "", f"Reproduce: `{command}`.", ""]
     else:
         lines += [f"Not measured yet: `{command}`.", ""]
-    lines += ["## License", "", *domain.license, ""]
+    lines += ["## License", "", *recipe.card_license(), ""]
     return "\n".join(lines)
 
 

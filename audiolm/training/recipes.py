@@ -35,6 +35,7 @@ class Recipe:
     """The configuration of every step. The defaults are the speech recipe's; other recipes override them."""
     kind: str = "speech"  # the name in ``RECIPES`` (and the domain's, unless ``domain_name`` says otherwise)
     domain_name: ClassVar[str | None] = None  # the domain (``audiolm.domains``) when it is not ``kind``
+    heldout_split: ClassVar[str] = "heldout"  # the corpus split the tokenize step also caches
     corpus: SpeechCorpusConfig = field(default_factory=SpeechCorpusConfig)
     bundle: BundleConfig = field(default_factory=BundleConfig)
     codec: NeuralCodecConfig = field(default_factory=lambda: NeuralCodecConfig(
@@ -85,6 +86,13 @@ class Recipe:
     def build_corpus(self, root: str | Path) -> None:
         self.domain.build_corpus(root, self.corpus)
 
+    def card_data(self, manifest: dict | None = None) -> list[str]:
+        """The model card's title, description and data lines."""
+        return self.domain.card_data(self.corpus)
+
+    def card_license(self) -> tuple[str, ...]:
+        return self.domain.license
+
     @classmethod
     def tiny_corpus(cls):
         """Minutes of audio: the corpus config of ``tiny_recipe``."""
@@ -104,6 +112,7 @@ class MixedSpeechRecipe(Recipe):
     normalised MFCC targets), codec and fine stage warm-started from the shipped speech bundle."""
     kind: str = "speech-mixed"
     domain_name: ClassVar[str] = "speech"
+    heldout_split: ClassVar[str] = "heldout_synthetic"
     corpus: MixedCorpusConfig = field(default_factory=lambda: MixedCorpusConfig(hours=8.0, heldout_minutes=5.0))
     codec_train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=3000, batch_size=16, lr=5e-4, warmup=100, init_from="checkpoints/speech/codec"))
@@ -123,6 +132,12 @@ class MixedSpeechRecipe(Recipe):
     fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=600, batch_size=16, lr=5e-4, warmup=50, init_from="checkpoints/speech/fine"))
 
+    @classmethod
+    def tiny_corpus(cls):
+        """Seconds of espeak-ng and flite speech, one pseudo-speaker each (no real folders, no held-out engine)."""
+        return MixedCorpusConfig(hours=0.01, train_sources=("espeak", "flite"), heldout_sources=(),
+                                 pseudo_speakers=1, session_utterances=2)
+
     def open_corpus(self, root: str | Path):
         from ..data.mixed_corpus import MixedCorpus
         return MixedCorpus(root)
@@ -130,6 +145,24 @@ class MixedSpeechRecipe(Recipe):
     def build_corpus(self, root: str | Path) -> None:
         from ..data.mixed_corpus import build_mixed_corpus
         build_mixed_corpus(root, self.corpus)
+
+    def card_data(self, manifest: dict | None = None) -> list[str]:
+        from .model_card import mixed_speech_data
+        return mixed_speech_data(self.corpus, manifest)
+
+    def card_license(self) -> tuple[str, ...]:
+        return (
+            "MIT, like the code. Training audio and its licences (the weights contain none of these tools' code):",
+            "",
+            "- LibriSpeech train-clean (Panayotov et al., 2015): CC BY 4.0;",
+            "- speechocean762 (Zhang et al., 2021): Apache-2.0;",
+            "- background noise from Google Speech Commands' `_background_noise_`: CC BY 4.0;",
+            "- room impulse responses from OpenAIR (openairlib.net): CC BY 3.0 / CC BY-SA 3.0 (see "
+            "`../shared/data/rir/CREDITS.md`), the seminar-room clap CC0; simulated rooms by pyroomacoustics (MIT);",
+            "- speech synthesized with espeak-ng (GPL-3.0) and flite (BSD-style), pseudo-speakers by Praat through "
+            "praat-parselmouth (GPL-3.0).",
+            "",
+            "The real held-out readers used for evaluation only are LibriSpeech test-other (CC BY 4.0).")
 
 
 @dataclass(kw_only=True)
@@ -174,9 +207,11 @@ def tiny_recipe(kind: str = "speech") -> Recipe:
     tiny_train = lambda steps, batch: TrainConfig(steps=steps, batch_size=batch, lr=1e-3, warmup=2,  # noqa: E731
                                                   save_every=2)
     recipe = RECIPES[kind]
+    full = recipe()
     return recipe(
         corpus=recipe.tiny_corpus(),
-        bundle=BundleConfig(domain=kind, num_quantizers=4, num_coarse=2, codebook_size=32, semantic_vocab=16),
+        bundle=BundleConfig(domain=full.domain.name, num_quantizers=4, num_coarse=2, codebook_size=32,
+                            semantic_vocab=16, coarse_layout=full.bundle.coarse_layout),
         codec=NeuralCodecConfig(dim=32, encoder_blocks=1, decoder_blocks=1, encoder_input_kernel=1,
                                 synthesis="griffin_lim", encoder_input="log_magnitude",
                                 rvq=RVQConfig(dim=8, num_quantizers=4, codebook_size=32)),

@@ -153,8 +153,10 @@ class TrainingRun:
                              ("coarse", "coarse"), ("fine", "fine")):
             times[name] = training_seconds(self.work / folder)  # the loop's own clock, across resumes
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+        manifest_path = self.data / "corpus.json"
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
         dtype = {"float16": torch.float16, "int8": torch.int8, "float32": None}[self.recipe.weights_dtype]
-        return model.save_pretrained(out, dtype, model_card(self.recipe, model, times, metrics))
+        return model.save_pretrained(out, dtype, model_card(self.recipe, model, times, metrics, manifest))
 
     def examples(self, folder: str | Path, count: int = 3, seconds: float = 5.0) -> list[Path]:
         """Held-out prompts (unseen speakers and sentences, or unseen pieces) for the Space; each
@@ -182,7 +184,8 @@ class TrainingRun:
         if step == "kmeans":
             return self.kmeans()
         if step == "tokenize":
-            return self._timed("tokenize", lambda: (self.tokens("train"), self.tokens("heldout")))
+            splits = [split for split in ("train", self.recipe.heldout_split) if self.open_corpus().split(split)]
+            return self._timed("tokenize", lambda: [self.tokens(split) for split in splits])
         if step in ("semantic", "coarse", "fine"):
             return self.stage(step)
         if step == "bundle":
