@@ -284,3 +284,35 @@ def test_tiny_mixed_speech_recipe_end_to_end(tmp_path):
     assert len(streams) == len(sessions)  # one stream per session: a window never mixes voices
     card = (out / "README.md").read_text()
     assert "real and synthetic voices" in card and "Apache-2.0" in card and "--recipe speech-mixed" in card
+
+
+def test_layer_choice_rows_per_block_and_cluster_count():
+    from audiolm.semantic import BuiltinEncoderConfig, BuiltinSpeechEncoder
+    from audiolm.testing import synthetic_voice
+    from audiolm.training.layer_choice import block_table
+
+    class PhoneCorpus:  # two "phones": voiced halves and noise halves, as espeak's corpus gives them
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.waves = [np.concatenate([synthetic_voice(1.0, 16000, seed=i),
+                                          0.05 * rng.standard_normal(16000).astype(np.float32)]) for i in range(4)]
+
+        def split(self, name):
+            return [{"i": i, "phones": [[0.0, "a"], [1.0, "s"]]} for i in range(4)]
+
+        def audio(self, record):
+            return self.waves[record["i"]]
+
+        def frame_phones(self, record, rate, frames):
+            return ["a" if (k + 0.5) / rate < 1.0 else "s" for k in range(frames)]
+
+    torch.manual_seed(0)
+    encoder = BuiltinSpeechEncoder(BuiltinEncoderConfig(transformer=TransformerConfig(
+        d_model=32, n_layers=2, n_heads=2, causal=False, max_seq_len=256))).eval()
+    readers = {f"s{k}": [synthetic_voice(1.0, 16000, seed=10 * k + j, f0=100.0 + 60 * k) for j in range(3)]
+               for k in range(3)}
+    rows = block_table(encoder, PhoneCorpus(), readers, clusters=(4, 8), utterances=4)
+    assert [(r["block"], r["clusters"]) for r in rows] == [(1, 4), (1, 8), (2, 4), (2, 8)]
+    for r in rows:
+        assert 0 <= r["pnmi"] <= 1 and 0 <= r["speaker_id"] <= 1 and r["chance"] == pytest.approx(1 / 3, abs=1e-3)
+    assert max(r["pnmi"] for r in rows) > 0.3  # voiced vs noise frames fall into different clusters

@@ -34,7 +34,7 @@ class SpeechEvalConfig:
     acoustic_inputs: int = 2  # per held-out speaker
     acoustic_max_seconds: float = 6.0
     rtf_prompt_seconds: float = 3.0
-    unconditional_samples: int = 8  # seeds
+    unconditional_samples: int = 16  # seeds (the speech v2 bar: no degenerate sample in 16)
     unconditional_seconds: float = 4.0
     classifier_on_resynthesis: bool = True  # train the speaker classifier on codec round trips
     enroll_utterances: int | None = None  # per speaker for centroids and the classifier (None: the whole half)
