@@ -1,5 +1,6 @@
-"""Held-out evaluation of a piano bundle: codec fidelity, and whether continuations keep the
-prompt's key (chroma) and tempo (onset rate).
+"""Held-out evaluation of a piano bundle: codec fidelity, whether continuations keep the
+prompt's key (chroma) and tempo (onset rate), and whether they are separate notes at all (note
+clarity: onset peakiness and spectral flatness).
 
 Every figure of a generated continuation is set beside the same figure for the piece's real
 continuation (what the music itself does) and for unrelated pairs (a prompt against other
@@ -57,6 +58,43 @@ def estimate_key(chroma: np.ndarray) -> tuple[int, str]:
     return tonic, mode
 
 
+def onset_envelope(wav: np.ndarray, sample_rate: int, hop: int = 256) -> np.ndarray:
+    """SuperFlux onset strength (librosa's ``lag=2, max_size=3`` on a log-mel spectrogram)."""
+    power = np.abs(librosa.stft(wav, n_fft=2048, hop_length=hop)) ** 2
+    mel = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sample_rate, n_mels=128))
+    return librosa.onset.onset_strength(S=mel, sr=sample_rate, hop_length=hop, lag=2, max_size=3)
+
+
+def note_clarity(wav: np.ndarray, sample_rate: int, hop: int = 256) -> dict:
+    """Separate notes or a smeared, noisy texture?
+
+    - ``onset_peakiness``: mean of the top decile of the onset-strength envelope over its mean
+      (1: no onset stands out; 10: all onset strength in a tenth of the frames). Struck notes give
+      sharp peaks; smearing in time and added noise flatten the envelope.
+    - ``spectral_flatness``: geometric mean over frames (those within 40 dB of the loudest) of
+      librosa's spectral flatness (0: a few partials; 1: white noise). Noise raises it.
+
+    On the 12 first held-out clips the evaluation continues (6 s; ``benchmarks/note_clarity.py``,
+    ``benchmarks/results/note-clarity.json``): peakiness 7.1 clean (7.6 through the piano codec,
+    7.0 played by the Salamander sampler, 6.3 in a simulated room), 5.5 / 3.5 convolved with a
+    0.5 / 1.5 s noise tail, 4.9 with noise at 10 dB SNR, and 5.6 for the shipped piano bundle's
+    continuations (below the real continuation on 10 of 12). Flatness 0.0004 clean, 0.001 / 0.002
+    smeared, 0.09 noisy, but 0.0005 for both the codec round trip and the bundle's continuations:
+    it flags noise, peakiness flags smearing.
+    """
+    if not len(wav) or not np.any(wav):
+        return {"onset_peakiness": 0.0, "spectral_flatness": 1.0}
+    envelope = onset_envelope(wav, sample_rate, hop)
+    top = np.sort(envelope)[-max(len(envelope) // 10, 1):].mean()
+    peakiness = float(top / envelope.mean()) if envelope.mean() > 0 else 0.0
+    magnitude = np.abs(librosa.stft(wav, n_fft=2048, hop_length=hop))
+    flatness = librosa.feature.spectral_flatness(S=magnitude)[0]
+    level = np.sqrt(np.mean(magnitude ** 2, axis=0))
+    loud = level >= level.max() * 10 ** (-40 / 20)
+    return {"onset_peakiness": peakiness,
+            "spectral_flatness": float(np.exp(np.mean(np.log(np.maximum(flatness[loud], 1e-10)))))}
+
+
 def onset_rate(wav: np.ndarray, sample_rate: int, hop: int = 256) -> float:
     """Detected note onsets per second: SuperFlux (librosa's ``lag=2, max_size=3`` onset strength
     on a log-mel spectrogram), then librosa's peak picking.
@@ -65,9 +103,7 @@ def onset_rate(wav: np.ndarray, sample_rate: int, hop: int = 256) -> float:
     ``python benchmarks/onset_detector.py``);
     plain spectral flux gives 1.82× (the piano's decays and reverb add false onsets).
     """
-    power = np.abs(librosa.stft(wav, n_fft=2048, hop_length=hop)) ** 2
-    mel = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sample_rate, n_mels=128))
-    envelope = librosa.onset.onset_strength(S=mel, sr=sample_rate, hop_length=hop, lag=2, max_size=3)
+    envelope = onset_envelope(wav, sample_rate, hop)
     onsets = librosa.onset.onset_detect(onset_envelope=envelope, sr=sample_rate, hop_length=hop, units="time")
     return len(onsets) / (len(wav) / sample_rate)
 
@@ -86,6 +122,13 @@ def _pair_figures(prompts_chroma, prompts_rate, chroma, rates, keys_prompt, keys
             "onset_rate_ratio_median": float(np.median([rates[i] / max(prompts_rate[i], 1e-3) for i in range(n)])),
             "onset_rate_abs_log2_ratio": float(np.mean(log_ratio)),
             "onset_rate_abs_log2_ratio_unrelated": float(np.mean(log_ratio_unrelated))}
+
+
+def _mean_figures(figures: list[dict]) -> dict:
+    """Mean peakiness; geometric mean flatness (it spans decades)."""
+    return {"onset_peakiness": float(np.mean([f["onset_peakiness"] for f in figures])),
+            "spectral_flatness": float(np.exp(np.mean([np.log(max(f["spectral_flatness"], 1e-10))
+                                                       for f in figures])))}
 
 
 def evaluate_music(model: AudioLM, corpus, config: MusicEvalConfig | None = None) -> dict:
@@ -109,6 +152,7 @@ def evaluate_music(model: AudioLM, corpus, config: MusicEvalConfig | None = None
     real_chroma, real_rate, real_key = [], [], []
     gen_chroma, gen_rate, gen_key = [], [], []
     labelled_key = []
+    clarity: dict[str, list[dict]] = {"prompt": [], "real": [], "generated": []}
     for i, record in enumerate(tqdm(chosen, desc="continuation", leave=False)):
         wav = corpus.audio(record)
         prompt, real = wav[start:start + p_len], wav[start + p_len:start + p_len + c_len]
@@ -121,11 +165,14 @@ def evaluate_music(model: AudioLM, corpus, config: MusicEvalConfig | None = None
             rate.append(onset_rate(clip, sr))
             key.append(estimate_key(chroma[-1]))
         labelled_key.append((record["tonic"], record["mode"]))
+        for name, clip in (("prompt", prompt), ("real", real), ("generated", generated)):
+            clarity[name].append(note_clarity(clip, sr))
     results["continuation"] = {
         "prompts": len(chosen), "prompt_seconds": config.prompt_seconds, "seconds": config.continuation_seconds,
         "generated": _pair_figures(prompt_chroma, prompt_rate, gen_chroma, gen_rate, prompt_key, gen_key),
         "real_continuation": _pair_figures(prompt_chroma, prompt_rate, real_chroma, real_rate, prompt_key, real_key),
         "key_estimator_accuracy_on_prompts": float(np.mean([a == b for a, b in zip(prompt_key, labelled_key)])),
+        "note_clarity": {name: _mean_figures(figures) for name, figures in clarity.items()},
     }
     results["speed"] = continuation_rtf(model, corpus.audio(chosen[0])[start:start + p_len])
     return results
@@ -154,5 +201,12 @@ def markdown(results: dict) -> str:
                  f"{g['onset_rate_abs_log2_ratio_unrelated']:.2f}",
                  f"real {r['onset_rate_ratio_median']:.2f}; {r['onset_rate_abs_log2_ratio']:.2f} / "
                  f"{r['onset_rate_abs_log2_ratio_unrelated']:.2f}"))
+    if "note_clarity" in c:  # results written before the figure have none
+        n = c["note_clarity"]
+        rows.append((what, "note clarity: onset peakiness (top-decile ÷ mean onset strength; higher = separate "
+                     "notes) / spectral flatness (lower = less noise)",
+                     f"{n['generated']['onset_peakiness']:.2f} / {n['generated']['spectral_flatness']:.4f}",
+                     f"real continuation {n['real']['onset_peakiness']:.2f} / {n['real']['spectral_flatness']:.4f}; "
+                     f"prompts {n['prompt']['onset_peakiness']:.2f} / {n['prompt']['spectral_flatness']:.4f}"))
     rows.append(speed_row(results["speed"], "—"))
     return table(rows) + "\n\n" + codec_table(results.get("codec_side_by_side", {}))
