@@ -38,7 +38,7 @@ def real_readers(folder: Path, speakers: int, utterances: int) -> dict[str, list
 
 
 def block_table(encoder, espeak_corpus, readers: dict, clusters: tuple[int, ...], utterances: int = 150,
-                seed: int = 0) -> list[dict]:
+                seed: int = 0, blocks: tuple[int, ...] | None = None) -> list[dict]:
     """One row per (block, clusters): PNMI against phones, speaker-ID from bags of ids and its chance."""
     from sklearn.cluster import MiniBatchKMeans
     records = espeak_corpus.split("train")
@@ -54,7 +54,7 @@ def block_table(encoder, espeak_corpus, readers: dict, clusters: tuple[int, ...]
     phones = [espeak_corpus.frame_phones(r, rate, len(f[0])) for r, f in zip(records, espeak)]
     real = [(speaker, layers(w)) for speaker, waves in readers.items() for w in waves]
     rows = []
-    for block in range(len(espeak[0])):
+    for block in [b - 1 for b in blocks] if blocks else range(len(espeak[0])):
         fit = np.concatenate([f[block] for f in espeak] + [f[block] for _, f in real])
         for k in clusters:
             km = MiniBatchKMeans(k, batch_size=4096, random_state=seed, n_init=3).fit(fit)
@@ -76,12 +76,14 @@ def main(argv=None) -> None:
     p.add_argument("--readers", default=None, help="folder of SPEAKER/*.flac (default: ../shared/data's speechocean762)")
     p.add_argument("--speakers", type=int, default=20)
     p.add_argument("--clusters", type=int, nargs="+", default=[512])
+    p.add_argument("--blocks", type=int, nargs="+", default=None, help="1-based (default: every block)")
     p.add_argument("--out", default=None, help="JSON file for the table (default <work>/layer_choice.json)")
     a = p.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     encoder = load_encoder(Path(a.work) / "semantic_encoder" / "model").eval()
     readers_dir = Path(a.readers) if a.readers else shared_data_path("speech", "speechocean762")
-    rows = block_table(encoder, SpeechCorpus(a.data), real_readers(readers_dir, a.speakers, 6), tuple(a.clusters))
+    rows = block_table(encoder, SpeechCorpus(a.data), real_readers(readers_dir, a.speakers, 6), tuple(a.clusters),
+                       blocks=tuple(a.blocks) if a.blocks else None)
     print("| block | clusters | PNMI | speaker-ID (chance) |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['block']} | {r['clusters']} | {r['pnmi']:.3f} | {100 * r['speaker_id']:.1f} % "
