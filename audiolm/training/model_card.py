@@ -66,6 +66,11 @@ def piano_data(c) -> list[str]:
         "## Data", "",
         f"- {c.hours:g} hours of training pieces ({c.min_seconds:g}-{c.max_seconds:g} s each, "
         "`audiolm/data/pieces.py`), 16 kHz mono;",
+        *([f"- {100 * c.salamander_share:.0f} % of the pieces played with the Salamander Grand Piano's recorded notes "
+           "(Yamaha C5, Alexander Holm, CC BY 3.0; `audiolm/data/salamander.py`) instead of the soundfont;"]
+          if c.salamander_share else []),
+        *([f"- {100 * c.room_share:.0f} % of the pieces heard in a room (simulated with pyroomacoustics, or OpenAIR's "
+           "measured responses, CC BY / BY-SA 3.0);"] if c.room_share else []),
         f"- held out: {c.heldout_pieces} pieces from seeds the training split never draws;",
         f"- Rebuild: `python -m audiolm train corpus --recipe piano` (seed {c.seed}; needs `apt-get install "
         "fluidsynth fluid-soundfont-gm`).", ""]
