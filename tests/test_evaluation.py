@@ -120,7 +120,7 @@ def test_eval_command_writes_every_figure(tiny_recipe_run, tmp_path):
     assert results["acoustic_generation"]["inputs"] == 4  # as for the real readers below
     assert results["speed"]["continuation_marginal_rtf"] > 0
     u = results["unconditional"]
-    assert u["samples"] == 8 and u["semantic_frames"] == 100  # 4 s at 25 Hz
+    assert u["samples"] == 16 and u["semantic_frames"] == 100  # 16 seeds (the v2 bar), 4 s at 25 Hz
     for figures in (u["generated"], u["heldout_speech"]):
         assert all(0 <= v <= 1 for v in figures.values())
     assert u["heldout_speech_degenerate_rate"] == 0  # real speech never counts as degenerate
