@@ -72,7 +72,7 @@ def piano_data(c) -> list[str]:
         *([f"- {100 * c.room_share:.0f} % of the pieces heard in a room (simulated with pyroomacoustics, or OpenAIR's "
            "measured responses, CC BY / BY-SA 3.0);"] if c.room_share else []),
         f"- held out: {c.heldout_pieces} pieces from seeds the training split never draws;",
-        f"- Rebuild: `python -m audiolm train corpus --recipe piano` (seed {c.seed}; needs `apt-get install "
+        f"- Rebuild: the recipe's `corpus` step (below; seed {c.seed}; needs `apt-get install "
         "fluidsynth fluid-soundfont-gm`).", ""]
 
 
