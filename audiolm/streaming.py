@@ -25,8 +25,6 @@ import torch
 
 from .pipeline import AudioLM, GenerationPlan, GenerationResult, GenerationSettings, Progress
 from .sampling import SampleGenerators, SamplingConfig
-from .stages.delay import DelayStage
-from .stages.flat import FlatStage
 
 
 class GenerationStream:
@@ -115,10 +113,10 @@ def time_to_first_audio(make_stream) -> dict[str, float]:
 def advanced(generators: SampleGenerators, stage, known: int, total: int,
              sampling: SamplingConfig) -> SampleGenerators | None:
     """A copy of ``generators`` past every draw that ``stage`` makes generating frames ``known`` to ``total``;
-    None where that count is not known (a layout other than the autoregressive and delay ones)."""
-    if not isinstance(stage, (FlatStage, DelayStage)):
+    None where that count is not known (``Stage.draws``: a layout that does not say)."""
+    draws = stage.draws(known, total, sampling)
+    if draws is None:
         return None
-    draws = 0 if sampling.temperature == 0 else (total - known) * stage.config.target_levels
     copy = SampleGenerators.__new__(SampleGenerators)
     copy.generators = []
     for g in generators.generators:

@@ -106,6 +106,12 @@ class Stage(nn.Module, ABC):
             cond_ready(total_frames)
         yield total_frames, self.generate(cond, prefix, total_frames, sampling, generator, progress)
 
+    def draws(self, known: int, total: int, sampling: SamplingConfig) -> int | None:
+        """How many uniforms ``generate`` draws from its generator continuing ``known`` frames to ``total``
+        (what lets a streaming caller advance a copy of the generator past them), or None where the layout
+        does not say. Autoregressive layouts draw one per generated token, none when greedy."""
+        return None
+
     def save_pretrained(self, folder, dtype: torch.dtype | None = None) -> None:
         save_module(self, self.config, folder, self.type_name, dtype)
 

@@ -167,6 +167,9 @@ class DelayStage(Stage):
             pass
         return out
 
+    def draws(self, known: int, total: int, sampling: SamplingConfig) -> int:
+        return 0 if sampling.temperature == 0 else max(0, total - known) * self.config.target_levels
+
     @torch.inference_mode()
     def stream(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
                sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
