@@ -9,14 +9,17 @@ One window per reader (its first test utterance, the first ``--seconds``).
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from audiolm.data.heldout import default_heldout_dir
-from audiolm.evaluation.voices import real_voices
-from audiolm.pipeline import AudioLM
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from audiolm.data.heldout import default_heldout_dir  # noqa: E402
+from audiolm.evaluation.voices import real_voices  # noqa: E402
+from audiolm.pipeline import AudioLM  # noqa: E402
 
 
 def per_level_ce(stage, cond: torch.Tensor, target: torch.Tensor) -> np.ndarray:

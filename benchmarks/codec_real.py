@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from audiolm.codec import load_codec
-from audiolm.data.heldout import default_heldout_dir
-from audiolm.evaluation.anchors import Opus, RoundTrip, side_by_side
-from audiolm.evaluation.speech import SpeechEvalConfig
-from audiolm.evaluation.voices import real_voices
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from audiolm.codec import load_codec  # noqa: E402
+from audiolm.data.heldout import default_heldout_dir  # noqa: E402
+from audiolm.evaluation.anchors import Opus, RoundTrip, side_by_side  # noqa: E402
+from audiolm.evaluation.speech import SpeechEvalConfig  # noqa: E402
+from audiolm.evaluation.voices import real_voices  # noqa: E402
 
 
 class CodecOnly(RoundTrip):

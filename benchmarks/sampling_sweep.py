@@ -10,17 +10,20 @@ gives the reference figures.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from audiolm.data.heldout import default_heldout_dir
-from audiolm.evaluation.round_trips import agreement, semantic_ids
-from audiolm.evaluation.similarity import SpeakerEmbedder, centroids, cosine, nearest
-from audiolm.evaluation.voices import real_voices
-from audiolm.pipeline import AudioLM, GenerationSettings
-from audiolm.sampling import SamplingConfig
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from audiolm.data.heldout import default_heldout_dir  # noqa: E402
+from audiolm.evaluation.round_trips import agreement, semantic_ids  # noqa: E402
+from audiolm.evaluation.similarity import SpeakerEmbedder, centroids, cosine, nearest  # noqa: E402
+from audiolm.evaluation.voices import real_voices  # noqa: E402
+from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
+from audiolm.sampling import SamplingConfig  # noqa: E402
 
 SETTINGS = {
     "paper (coarse T 0.8)": GenerationSettings(),
