@@ -11,9 +11,10 @@ def plan_windows(known: int, total: int, window: int, keep: int = 0, align: int 
     followed by frames ``[start, end)``, with ``keep <= start`` and ``keep + end - start <= window``
     (``start == keep`` is one contiguous window ``[0, end)``). The recent part starts at or before the
     first unknown frame and keeps up to half of its span of already-known frames as context; the last
-    window is full and ends at ``total``. ``keep`` is capped at ``known`` and half a window; with
-    ``keep > 0`` it is cut, and each ``start`` moved, to a multiple of ``align`` frames (cond frames
-    at a lower rate stay whole). ``keep=0`` is the plain sliding window.
+    window is full and ends at ``total``. ``keep`` is capped at ``known`` and half a window; it is cut,
+    and each ``start`` moved, to a multiple of ``align`` frames (cond frames at a lower rate stay whole,
+    as in training, whose windows start on whole cond frames). ``keep=0, align=1`` is the plain sliding
+    window.
     """
     if window < 2:
         raise ValueError("window must be at least 2 frames")
@@ -23,7 +24,7 @@ def plan_windows(known: int, total: int, window: int, keep: int = 0, align: int 
     while known < total:
         last = total - known <= span - span // 2
         start = max(keep, total - span if last else known - span // 2)
-        if keep:  # the last window moves its start up (it still ends at total), the others down
+        if align > 1:  # the last window moves its start up (it still ends at total), the others down
             start += -(start - keep) % align if last else -((start - keep) % align)
         end = min(total, start + span)
         yield start, end

@@ -136,8 +136,10 @@ class MixedSpeechRecipe(Recipe):
     bundle: BundleConfig = field(default_factory=lambda: BundleConfig(coarse_layout="delay", semantic_vocab=1024))
     coarse_size: StageSize = field(default_factory=lambda: _size(256, 6, 4, 300))
     semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=16, lr=1e-3))
-    # 4000 steps: 62 min on 2 CPU cores (0.93 s a step)
-    coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=4000, batch_size=8, lr=1e-3))
+    # about 0.9 s a step on 2 CPU cores. The run of 2026-12-02 trained 2750 steps with the cond as a prefix
+    # only (the stage learned to ignore it: benchmarks/results/speech-mixed-progress.json), then to 4500
+    # with the aligned cond (``DelayStageConfig.aligned_cond``), which a new run has from the start
+    coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=4500, batch_size=8, lr=1e-3))
     # the warm start barely helps the fine stage (its first loss is above chance: the codec's codebooks moved)
     fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=1500, batch_size=16, lr=5e-4, warmup=50, init_from="checkpoints/speech/fine"))
