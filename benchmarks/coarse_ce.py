@@ -1,6 +1,7 @@
 """Teacher-forced cross-entropy of a bundle's coarse stage, per codec level, on the real held-out
 readers (nats; chance is ln K, 6.93 for 1024 codes): how well the stage predicts real speech's
-acoustic tokens given the true semantic ids and the true past, without sampling.
+acoustic tokens given the true semantic ids and the true past, without sampling; and the same with
+another reader's semantic ids (how much the stage reads its cond).
 
     python benchmarks/coarse_ce.py BUNDLE [BUNDLE ...] [--speakers 10] [--seconds 3]
 
@@ -51,15 +52,20 @@ def main() -> None:
     for bundle in a.bundles:
         model = AudioLM.from_pretrained(bundle)
         stage, frames = model.coarse_stage, round(a.seconds * model.config.acoustic_rate) // 2 * 2
-        rows = []
-        for speaker in real.speakers:
-            semantic, acoustic = model.tokenize(model.aligned(real.test[speaker][0]))
-            frames_here = min(frames, acoustic.shape[2], stage.config.window_frames) // 2 * 2
-            rows.append(per_level_ce(stage, semantic[:, None, :frames_here // 2],
-                                     acoustic[:, :model.config.num_coarse, :frames_here]))
-        ce = np.mean(rows, 0)
-        print(f"{bundle} ({stage.layout}): per-level CE {' / '.join(f'{c:.2f}' for c in ce)} nats "
-              f"(chance {np.log(stage.config.target_codebook):.2f}), {len(rows)} readers × {frames_here} frames")
+        clips = [model.tokenize(model.aligned(real.test[speaker][0])) for speaker in real.speakers]
+        frames = min([frames, stage.config.window_frames] + [a.shape[2] for _, a in clips]) // 2 * 2
+        rows, other_rows = [], []
+        for i, (semantic, acoustic) in enumerate(clips):
+            target = acoustic[:, :model.config.num_coarse, :frames]
+            rows.append(per_level_ce(stage, semantic[:, None, :frames // 2], target))
+            # the next reader's semantic ids under this reader's acoustic tokens: a stage that reads its cond
+            # predicts worse with them; one that follows only the acoustic history does not notice
+            other = clips[(i + 1) % len(clips)][0]
+            other_rows.append(per_level_ce(stage, other[:, None, :frames // 2], target))
+        show = lambda ce: " / ".join(f"{c:.2f}" for c in np.mean(ce, 0))  # noqa: E731
+        print(f"{bundle} ({stage.layout}): per-level CE {show(rows)} nats with its own semantic ids, "
+              f"{show(other_rows)} with another reader's (chance {np.log(stage.config.target_codebook):.2f}), "
+              f"{len(rows)} readers × {frames} frames")
 
 
 if __name__ == "__main__":
