@@ -203,7 +203,7 @@ def test_save_load(tmp_path):
 # ----- pinned windows -----
 @pytest.mark.parametrize("known,total,window", [(0, 10, 4), (0, 3, 8), (5, 30, 8), (29, 30, 8), (0, 31, 7),
                                                 (2, 21, 12), (150, 600, 300), (51, 600, 300), (7, 7, 4)])
-def test_keep_zero_is_the_old_plan(known, total, window):
+def test_keep_zero_is_the_old_plan_cut_to_whole_cond_frames(known, total, window):
     assert list(plan_windows(known, total, window)) == list(old_plan(known, total, window))
     # with a slower cond stream, every window still starts on a whole cond frame (as training's windows do)
     covered = known
