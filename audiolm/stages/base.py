@@ -66,6 +66,11 @@ class StageSize:
     window_frames: int = 250
 
 
+def one_draw_per_token(levels: int, known: int, total: int, sampling: SamplingConfig) -> int:
+    """``Stage.draws`` of an autoregressive layout: one uniform per generated token, none when greedy."""
+    return 0 if sampling.temperature == 0 else max(0, total - known) * levels
+
+
 class Stage(nn.Module, ABC):
     type_name: ClassVar[str]  # the ``type`` in the stage's config.json
     layout: ClassVar[str]  # the name a bundle config and the factory use ("autoregressive", "parallel")
@@ -109,7 +114,7 @@ class Stage(nn.Module, ABC):
     def draws(self, known: int, total: int, sampling: SamplingConfig) -> int | None:
         """How many uniforms ``generate`` draws from its generator continuing ``known`` frames to ``total``
         (what lets a streaming caller advance a copy of the generator past them), or None where the layout
-        does not say. Autoregressive layouts draw one per generated token, none when greedy."""
+        does not say (autoregressive layouts: ``one_draw_per_token``)."""
         return None
 
     def save_pretrained(self, folder, dtype: torch.dtype | None = None) -> None:

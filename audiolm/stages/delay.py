@@ -28,7 +28,7 @@ from torch import nn
 
 from ..sampling import SamplingConfig, sample
 from ..transformer import Transformer, TransformerConfig, _init_weights
-from .base import ProgressFn, Stage, StageSize, StageSpec, cond_span
+from .base import ProgressFn, Stage, StageSize, StageSpec, cond_span, one_draw_per_token
 from .windows import autoregressive_windows, pinned
 
 
@@ -185,7 +185,7 @@ class DelayStage(Stage):
         return out
 
     def draws(self, known: int, total: int, sampling: SamplingConfig) -> int:
-        return 0 if sampling.temperature == 0 else max(0, total - known) * self.config.target_levels
+        return one_draw_per_token(self.config.target_levels, known, total, sampling)
 
     @torch.inference_mode()
     def stream(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ..sampling import SamplingConfig, sample
 from ..transformer import DecoderLM, TransformerConfig
-from .base import ProgressFn, Stage, StageSize, StageSpec, cond_span
+from .base import ProgressFn, Stage, StageSize, StageSpec, cond_span, one_draw_per_token
 from .windows import autoregressive_windows, pinned
 
 
@@ -147,7 +147,7 @@ class FlatStage(Stage):
         return out
 
     def draws(self, known: int, total: int, sampling: SamplingConfig) -> int:
-        return 0 if sampling.temperature == 0 else max(0, total - known) * self.config.target_levels
+        return one_draw_per_token(self.config.target_levels, known, total, sampling)
 
     @torch.inference_mode()
     def stream(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,

@@ -24,8 +24,8 @@ def plan_windows(known: int, total: int, window: int, keep: int = 0, align: int 
     while known < total:
         last = total - known <= span - span // 2
         start = max(keep, total - span if last else known - span // 2)
-        if align > 1:  # the last window moves its start up (it still ends at total), the others down
-            start += -(start - keep) % align if last else -((start - keep) % align)
+        # whole cond frames: the last window moves its start up (it still ends at total), the others down
+        start += -(start - keep) % align if last else -((start - keep) % align)
         end = min(total, start + span)
         yield start, end
         known = end
