@@ -344,3 +344,29 @@ def test_aligned_cond_hands_each_step_its_content():
 
     aligned, prefix_only = trained_loss(True), trained_loss(False)
     assert aligned < 0.3 * prefix_only, (aligned, prefix_only)
+
+
+def test_input_noise_corrupts_the_inputs_only_and_only_in_training(monkeypatch):
+    """``input_noise`` replaces a fraction of the ids the stage *reads* (drawn from the training generator);
+    the loss is still against the true ids, and an eval-mode stage reads them clean."""
+    stage = delay_stage()
+    stage.config.input_noise = 0.3
+    g = torch.Generator().manual_seed(1)
+    cond, target = torch.randint(0, 10, (4, 1, 6), generator=g), torch.randint(0, K, (4, L, 12), generator=g)
+    seen = []
+    forward = DelayStage.forward
+    monkeypatch.setattr(DelayStage, "forward", lambda self, c, t: seen.append(t) or forward(self, c, t))
+    clean = stage.loss(cond, target, torch.Generator().manual_seed(0))  # eval mode: no noise
+    assert torch.equal(seen[-1], target)
+    stage.train()
+    noisy = stage.loss(cond, target, torch.Generator().manual_seed(0))
+    noisy_inputs = seen[-1]
+    assert 0.15 < (noisy_inputs != target).float().mean().item() < 0.4  # 30 % replaced, 1/16 by the same id
+    again = stage.loss(cond, target, torch.Generator().manual_seed(0))  # the same generator: the same noise
+    assert torch.equal(seen[-1], noisy_inputs) and again.item() == noisy.item() != clean.item()
+    # the targets are the true ids: the loss equals a clean forward over the noisy inputs scored against them
+    logits = forward(stage, cond, noisy_inputs)
+    D = stage.delayed(target)
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, K), D.transpose(1, 2).reshape(-1),
+                                                 ignore_index=stage.config.pad)
+    assert noisy.item() == pytest.approx(expected.item(), rel=1e-5)

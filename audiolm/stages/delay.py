@@ -52,6 +52,9 @@ class DelayStageConfig:
     first_target_level: int = 0  # codec level of the first target stream
     window_frames: int = 500  # target frames per context window
     aligned_cond: bool = True  # add each step's cond frame to its input (besides the cond prefix)
+    # training only: the fraction of target ids replaced by random ids in the stage's *inputs* (the loss keeps
+    # the true ids), so that it cannot just copy the previous frame and leans on its cond
+    input_noise: float = 0.0
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
 
     @property
@@ -170,7 +173,13 @@ class DelayStage(Stage):
     def loss(self, cond: torch.Tensor | None, target: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:
         """Cross-entropy of every (non-PAD) delayed entry, each over its own level's codebook."""
-        logits = self(cond, target)
+        c = self.config
+        inputs = target
+        if self.training and c.input_noise > 0:
+            noisy = torch.rand(target.shape, generator=generator) < c.input_noise
+            random_ids = torch.randint(0, c.target_codebook, target.shape, generator=generator)
+            inputs = torch.where(noisy.to(target.device), random_ids.to(target.device), target)
+        logits = self(cond, inputs)
         D = self.delayed(target)
         return F.cross_entropy(logits.reshape(-1, self.config.target_codebook).float(), D.transpose(1, 2).reshape(-1),
                                ignore_index=self.config.pad)
