@@ -181,8 +181,8 @@ class DelayStage(Stage):
             inputs = torch.where(noisy.to(target.device), random_ids.to(target.device), target)
         logits = self(cond, inputs)
         D = self.delayed(target)
-        return F.cross_entropy(logits.reshape(-1, self.config.target_codebook).float(), D.transpose(1, 2).reshape(-1),
-                               ignore_index=self.config.pad)
+        return F.cross_entropy(logits.reshape(-1, c.target_codebook).float(), D.transpose(1, 2).reshape(-1),
+                               ignore_index=c.pad)
 
     # ----- sampling -----
     def generate(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
