@@ -1,9 +1,9 @@
 """Where acoustic generation loses the content, on the real held-out readers: the semantic agreement of
 the re-tokenized output decoded from the first 1 / 2 / 4 / 12 codec levels, for the codec round trip and
-for acoustic generation's ids (coarse stage at T 0.8 and greedy), and how often the generated level-1 id
-is the input's.
+for acoustic generation's ids (coarse stage at each ``--temperatures``, 0 meaning greedy), and how often the
+generated level-1 id is the input's (at the first temperature).
 
-    python benchmarks/acoustic_levels.py BUNDLE [--speakers 5] [--seconds 6] [--threads 2]
+    python benchmarks/acoustic_levels.py BUNDLE [--speakers 5] [--seconds 6] [--temperatures 0.8 0] [--threads 2]
 
 A decode of the first q levels of the round trip is the ceiling of a stage that gets those q levels right.
 """
@@ -25,7 +25,10 @@ from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
 from audiolm.sampling import SamplingConfig  # noqa: E402
 
 LEVELS = (1, 2, 4, 12)
-COARSE = {"coarse T 0.8": 0.8, "coarse greedy": 0.0}
+
+
+def variant_name(temperature: float) -> str:
+    return f"coarse T {temperature:g}" if temperature > 0 else "coarse greedy"
 
 
 @torch.inference_mode()
@@ -34,6 +37,8 @@ def main() -> None:
     p.add_argument("bundle")
     p.add_argument("--speakers", type=int, default=5)
     p.add_argument("--seconds", type=float, default=6.0)
+    p.add_argument("--temperatures", type=float, nargs="+", default=[0.8, 0.0],
+                   help="coarse-stage temperatures to try (0: greedy); the first one's level-1 ids are compared")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -45,20 +50,20 @@ def main() -> None:
         wav = model.aligned(real.test[speaker][-1][:round(a.seconds * sr)])
         reference = semantic_ids(model.semantic_tokenizer, wav)
         variants = {"codec round trip": model.codec.encode(torch.from_numpy(wav)[None])}
-        for name, temperature in COARSE.items():
+        for temperature in a.temperatures:
             settings = replace(GenerationSettings(), coarse=SamplingConfig(temperature=temperature))
-            variants[name] = model.acoustic_generation(wav, seed=i, settings=settings).acoustic_ids
+            variants[variant_name(temperature)] = model.acoustic_generation(wav, seed=i, settings=settings).acoustic_ids
         for name, ids in variants.items():
             for q in LEVELS:
                 out = model.codec.decode(ids[:, :q]).float().numpy()[0][:len(wav)]
                 agree.setdefault((name, q), []).append(agreement(semantic_ids(model.semantic_tokenizer, out), reference))
-        generated, true = variants["coarse T 0.8"][0, 0], variants["codec round trip"][0, 0]
+        generated, true = variants[variant_name(a.temperatures[0])][0, 0], variants["codec round trip"][0, 0]
         frames = min(len(generated), len(true))
         level1_match.append(float((generated[:frames] == true[:frames]).float().mean()))
     for name in variants:
         print(f"{name}: agreement decoding the first " + ", ".join(
             f"{q}: {100 * np.mean(agree[name, q]):.1f} %" for q in LEVELS) + " levels")
-    print(f"generated level-1 id = the input's (coarse T 0.8): {100 * np.mean(level1_match):.1f} % "
+    print(f"generated level-1 id = the input's ({variant_name(a.temperatures[0])}): {100 * np.mean(level1_match):.1f} % "
           f"({len(real.speakers)} readers x {a.seconds:g} s)")
 
 

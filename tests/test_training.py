@@ -262,7 +262,7 @@ def test_per_utterance_mfcc_targets_ignore_a_fixed_filter():
 @pytest.mark.slow
 @needs_espeak
 def test_tiny_mixed_speech_recipe_end_to_end(tmp_path):
-    """``train all --recipe speech-mixed --tiny``: the mixed corpus, the pseudo-speaker encoder, the delay
+    """``train all --recipe speech-mixed --tiny``: the mixed corpus, the pseudo-speaker encoder, the flat
     coarse stage, sessions as token streams, and a bundle whose card names the data's licences."""
     import shutil
     import sys
@@ -276,7 +276,7 @@ def test_tiny_mixed_speech_recipe_end_to_end(tmp_path):
                     "--device", "cpu", "--work", str(work), "--data", str(data), "--out", str(out)],
                    check=True, capture_output=True, timeout=600)
     model = AudioLM.from_pretrained(out)
-    assert model.config.coarse_layout == "delay" and model.coarse_stage.layout == "delay"
+    assert model.config.coarse_layout == "autoregressive" and model.coarse_stage.layout == "autoregressive"
     assert model.continuation(np.zeros(16000, np.float32) + 0.01, 0.5, seed=0).audio.shape[1] == 24000
     run = TrainingRun(work, data)
     sessions = {r["session"] for r in run.open_corpus().split("train")}
