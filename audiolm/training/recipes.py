@@ -135,12 +135,12 @@ class MixedSpeechRecipe(Recipe):
     # (the same geometry). The delay layout (MusicGen's pattern, a 6 s window at a quarter of the positions)
     # read its cond under teacher forcing but lost the content when free-running: on 5 real held-out
     # readers (benchmarks/acoustic_levels.py) its acoustic generation kept 1.2-2 % semantic agreement
-    # after 2500 steps, the flat stage 9-10 % after 2000 (benchmarks/results/speech-mixed-progress.json).
+    # after 2500 steps, the flat stage 8-12 % after 2800 (benchmarks/results/speech-mixed-progress.json).
     # A 6 s flat window costs about 2.5x the time per step on 2 cores.
     bundle: BundleConfig = field(default_factory=lambda: BundleConfig(semantic_vocab=1024))
     coarse_size: StageSize = field(default_factory=lambda: _size(256, 4, 4, 150))
     semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=16, lr=1e-3))
-    # about 1.9 s a step on 2 CPU cores (88 min)
+    # about 1.9 s a step on 2 CPU cores (91 min)
     coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=2800, batch_size=8, lr=1e-3, init_from="checkpoints/speech/coarse"))
     # the warm start barely helps the fine stage (its first loss is above chance: the codec's codebooks moved)
