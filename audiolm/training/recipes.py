@@ -136,7 +136,7 @@ class MixedSpeechRecipe(Recipe):
     # read its cond under teacher forcing but lost the content when free-running: on 5 real held-out
     # readers (benchmarks/acoustic_levels.py) its acoustic generation kept 1.2-2 % semantic agreement
     # after 2500 steps, the flat stage 8-12 % after 2800 (benchmarks/results/speech-mixed-progress.json).
-    # A 6 s flat window costs about 2.5x the time per step on 2 cores.
+    # A 6 s flat window has twice the positions (1352), so at least twice the time per step (not measured).
     bundle: BundleConfig = field(default_factory=lambda: BundleConfig(semantic_vocab=1024))
     coarse_size: StageSize = field(default_factory=lambda: _size(256, 4, 4, 150))
     semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=16, lr=1e-3))
