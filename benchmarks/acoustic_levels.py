@@ -43,6 +43,7 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     model, sr = AudioLM.from_pretrained(a.bundle), 16000
+    compared = variant_name(a.temperatures[0])  # the variant whose level-1 ids are matched with the input's
     real = real_voices(default_heldout_dir(), sr, a.speakers)
     agree: dict[tuple[str, int], list[float]] = {}
     level1_match: list[float] = []
@@ -57,13 +58,13 @@ def main() -> None:
             for q in LEVELS:
                 out = model.codec.decode(ids[:, :q]).float().numpy()[0][:len(wav)]
                 agree.setdefault((name, q), []).append(agreement(semantic_ids(model.semantic_tokenizer, out), reference))
-        generated, true = variants[variant_name(a.temperatures[0])][0, 0], variants["codec round trip"][0, 0]
+        generated, true = variants[compared][0, 0], variants["codec round trip"][0, 0]
         frames = min(len(generated), len(true))
         level1_match.append(float((generated[:frames] == true[:frames]).float().mean()))
     for name in variants:
         print(f"{name}: agreement decoding the first " + ", ".join(
             f"{q}: {100 * np.mean(agree[name, q]):.1f} %" for q in LEVELS) + " levels")
-    print(f"generated level-1 id = the input's ({variant_name(a.temperatures[0])}): {100 * np.mean(level1_match):.1f} % "
+    print(f"generated level-1 id = the input's ({compared}): {100 * np.mean(level1_match):.1f} % "
           f"({len(real.speakers)} readers x {a.seconds:g} s)")
 
 

@@ -132,7 +132,7 @@ class MixedSpeechRecipe(Recipe):
     encoder_hours: float = 3.0
     kmeans_utterances: int = 1200
     # the coarse stage in the paper's flat layout with a 3 s window, warm-started from the shipped bundle's
-    # (the same geometry). The delay layout (MusicGen's pattern, a 6 s window at a quarter of the positions)
+    # (the same geometry). The delay layout (MusicGen's pattern, a 6 s window in a third of the flat one's positions)
     # read its cond under teacher forcing but lost the content when free-running: on 5 real held-out
     # readers (benchmarks/acoustic_levels.py) its acoustic generation kept 1.2-2 % semantic agreement
     # after 2500 steps, the flat stage 8-12 % after 2800 (benchmarks/results/speech-mixed-progress.json).
