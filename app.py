@@ -134,13 +134,14 @@ def seed_value(text) -> int | None:
     return parse_seed(text) if text else None
 
 
-def advanced_controls():
-    """Per-stage temperatures (the paper's defaults), top-k, seed, samples (the named endpoints' order), top-p."""
+def advanced_controls(temperatures: tuple[float, float, float]):
+    """Per-stage temperatures (the bundle's own defaults), top-k, seed, samples (the named endpoints' order),
+    top-p."""
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
             temperatures = [checked_slider(0, MAX_TEMPERATURE, value=v, step=0.05, label=f"{name} temperature",
                                            min_width=120)
-                            for name, v in (("Semantic", 0.6), ("Coarse", 0.8), ("Fine", 0.6))]
+                            for name, v in zip(("Semantic", "Coarse", "Fine"), temperatures)]
         with gr.Row():
             top_k = checked_slider(0, MAX_TOP_K, value=0, step=1, label="Top-k (0 = off)", min_width=120)
             top_p = checked_slider(0.05, 1, value=1, step=0.05, label="Top-p (1 = off)", min_width=120)
@@ -179,23 +180,24 @@ def about(store: BundleStore) -> None:
 def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MAX_UPLOAD_MB,
               keep_files_seconds: int = KEEP_FILES_SECONDS) -> gr.Blocks:
     default = store.names[0]
+    t_sem0, t_coarse0, t_fine0 = store.get(default).default_settings.temperatures  # the bundle's own
 
     def request(mode, audio, voice, bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p=None):
         return lambda: Request(bundle, mode, audio, voice, seconds, (t_sem, t_coarse, t_fine), top_k,
                                seed_value(seed), samples, top_p)
 
     # The named endpoints (view_api() marks the arguments with defaults optional: all but the input audio / prompt)
-    def unconditional(bundle=default, seconds=5.0, t_sem=0.6, t_coarse=0.8, t_fine=0.6, top_k=0, seed="",
+    def unconditional(bundle=default, seconds=5.0, t_sem=t_sem0, t_coarse=t_coarse0, t_fine=t_fine0, top_k=0, seed="",
                       samples=1, progress=gr.Progress()):
         return generate(store, outputs, request("unconditional", None, None, bundle, seconds, t_sem, t_coarse,
                                                 t_fine, top_k, seed, samples), progress)
 
-    def acoustic_generation(audio, voice=None, bundle=default, t_sem=0.6, t_coarse=0.8, t_fine=0.6, top_k=0,
+    def acoustic_generation(audio, voice=None, bundle=default, t_sem=t_sem0, t_coarse=t_coarse0, t_fine=t_fine0, top_k=0,
                             seed="", samples=1, progress=gr.Progress()):
         return generate(store, outputs, request("acoustic_generation", audio, voice, bundle, 5.0, t_sem, t_coarse,
                                                 t_fine, top_k, seed, samples), progress)
 
-    def continuation(audio, bundle=default, seconds=5.0, t_sem=0.6, t_coarse=0.8, t_fine=0.6, top_k=0,
+    def continuation(audio, bundle=default, seconds=5.0, t_sem=t_sem0, t_coarse=t_coarse0, t_fine=t_fine0, top_k=0,
                      seed="", samples=1, progress=gr.Progress()):
         return generate(store, outputs, request("continuation", audio, None, bundle, seconds, t_sem, t_coarse,
                                                 t_fine, top_k, seed, samples), progress)
@@ -239,13 +241,15 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
             gr.Markdown(f"Uploads: wav, flac, mp3 or ogg up to **{max_upload_mb} MB**; only their first "
                         f"{MAX_SECONDS:g} s are used. Uploads and results are deleted after "
                         f"{keep_files_seconds / 60:g} minutes.")
+        temperature_sliders = []  # every tab's three, set to a bundle's own defaults when it is picked
         with gr.Tab("Continuation"):
             with gr.Row(equal_height=False):
                 with gr.Column(min_width=320):
                     audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Prompt",
                                      elem_id="continuation-prompt")
                     seconds = seconds_slider("continuation")
-                    controls, top_p = advanced_controls()
+                    controls, top_p = advanced_controls((t_sem0, t_coarse0, t_fine0))
+                    temperature_sliders += controls[:3]
                     button = gr.Button("Continue", variant="primary", elem_id="continuation-button")
                     if examples:
                         gr.Examples(examples, [audio, bundle], cache_examples=False, example_labels=labels,
@@ -262,7 +266,8 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
                                      elem_id="acoustic-input")
                     voice = gr.Audio(sources=["upload", "microphone"], type="filepath",
                                      label="Voice prompt (optional: speaker conversion)", elem_id="acoustic-voice")
-                    controls, top_p = advanced_controls()
+                    controls, top_p = advanced_controls((t_sem0, t_coarse0, t_fine0))
+                    temperature_sliders += controls[:3]
                     button = gr.Button("Generate", variant="primary", elem_id="acoustic-button")
                     if examples:
                         gr.Examples(examples, [audio, bundle], cache_examples=False, example_labels=labels,
@@ -275,12 +280,15 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
             with gr.Row(equal_height=False):
                 with gr.Column(min_width=320):
                     seconds = seconds_slider("unconditional")
-                    controls, top_p = advanced_controls()
+                    controls, top_p = advanced_controls((t_sem0, t_coarse0, t_fine0))
+                    temperature_sliders += controls[:3]
                     button = gr.Button("Generate", variant="primary", elem_id="unconditional-button")
                 with gr.Column(min_width=320):
                     live, outs = result_outputs("unconditional", streamed=True)
             wire(button, unconditional_page, unconditional, "unconditional", [bundle, seconds, *controls], top_p,
                  live, outs)
+        bundle.change(lambda name: store.get(name).default_settings.temperatures * 3, bundle, temperature_sliders,
+                      api_visibility="private")
         about(store)
     return app
 

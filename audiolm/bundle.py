@@ -1,7 +1,7 @@
 """The bundle: one folder (or Hub model repo) holding every component and a ``config.json``.
 
 ```
-config.json  README.md  codec/  semantic_tokenizer/  semantic/  coarse/  fine/
+config.json  generation_config.json  README.md  codec/  semantic_tokenizer/  semantic/  coarse/  fine/
 ```
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .serialization import CONFIG_NAME, config_from_dict, config_to_dict, read_c
 
 FORMAT_VERSION = 1
 T = TypeVar("T")
-BUNDLE_FILES = ["config.json", "README.md", "*/config.json", "*/model.safetensors"]
+BUNDLE_FILES = ["config.json", "generation_config.json", "README.md", "*/config.json", "*/model.safetensors"]
 
 
 @dataclass

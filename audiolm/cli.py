@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "whatever --num-samples")
     g.add_argument("--num-samples", type=int, default=1, help="N outputs: OUT, or OUT-0 ... OUT-(N-1)")
     g.add_argument("--temperature", type=float, nargs=3, metavar=("SEMANTIC", "COARSE", "FINE"),
-                   default=(0.6, 0.8, 0.6))
+                   default=None, help="default: the bundle's own (generation_config.json; the paper's 0.6 0.8 0.6 "
+                                      "where it has none)")
     g.add_argument("--top-k", type=int, default=None)
     g.add_argument("--top-p", type=float, default=None)
     g.add_argument("--out", required=True, help="wav, flac, ogg, mp3 or aiff (by its suffix)")
@@ -152,10 +153,10 @@ def cmd_generate(args):
     from .audio import save_audio
     from .errors import SettingsError
     from .pipeline import GenerationSettings
-    from .sampling import SamplingConfig, sample_seed
+    from .sampling import sample_seed
 
     # everything that can be checked before generating is: a bad setting or --out loses no work
-    settings = GenerationSettings(*(SamplingConfig(t, args.top_k, args.top_p) for t in args.temperature))
+    GenerationSettings().with_overrides(args.temperature, args.top_k, args.top_p)
     if args.mode != "unconditional" and not args.input:
         raise SettingsError(f"--mode {args.mode} needs --input")
     out = Path(args.out)
@@ -164,6 +165,7 @@ def cmd_generate(args):
     for path in paths or [out]:
         check_out(path)
     model = load_model(args)
+    settings = model.default_settings.with_overrides(args.temperature, args.top_k, args.top_p)
     kwargs = dict(num_samples=args.num_samples, seed=args.seed, settings=settings, progress=tqdm_progress())
     if args.mode == "unconditional":
         result = model.unconditional(args.seconds, **kwargs)

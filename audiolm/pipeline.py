@@ -1,10 +1,11 @@
 """``AudioLM``: a bundle's five components chained into the three inference modes."""
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -16,18 +17,46 @@ from .bundle import BundleConfig, load_part, resolve_bundle
 from .codec import Codec, load_codec
 from .errors import BundleError, SettingsError
 from .sampling import SampleGenerators, SamplingConfig, check_seed, shorten
+from .serialization import config_from_dict, config_to_dict
 from .semantic import SemanticTokenizer
 from .stages import ROLES, Stage, load_stage, stage_specs
 
 Progress = Callable[[str, float], None]  # (stage name, fraction of that stage done)
 
 
+GENERATION_CONFIG = "generation_config.json"  # a bundle's own default sampling, beside its config.json
+
+
 @dataclass
 class GenerationSettings:
-    """Per-stage sampling; the paper's temperatures (0.6 / 0.8 / 0.6) by default."""
+    """Per-stage sampling; the paper's temperatures (0.6 / 0.8 / 0.6) by default. A bundle may carry its own
+    (``generation_config.json``: what its stages were measured best with), which ``AudioLM`` then uses."""
     semantic: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=0.6))
     coarse: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=0.8))
     fine: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=0.6))
+
+    @property
+    def temperatures(self) -> tuple[float, float, float]:
+        return self.semantic.temperature, self.coarse.temperature, self.fine.temperature
+
+    def with_overrides(self, temperatures: tuple[float, float, float] | None = None, top_k: int | None = None,
+                       top_p: float | None = None) -> "GenerationSettings":
+        """These settings with a caller's temperatures (semantic, coarse, fine) and top-k / top-p (None:
+        keep); what the caller does not set (guidance) stays as is."""
+        temperatures = temperatures or self.temperatures
+        return GenerationSettings(*(replace(s, temperature=t, top_k=top_k or s.top_k, top_p=top_p or s.top_p)
+                                    for s, t in zip((self.semantic, self.coarse, self.fine), temperatures)))
+
+    def save(self, folder: str | Path) -> None:
+        (Path(folder) / GENERATION_CONFIG).write_text(json.dumps(config_to_dict(self), indent=2))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "GenerationSettings":
+        """A bundle folder's settings; the paper's where it has none (bundles saved before they had them)."""
+        path = Path(folder) / GENERATION_CONFIG
+        if not path.is_file():
+            return cls()
+        return load_part(path, lambda _: config_from_dict(cls, json.loads(path.read_text())))
 
 
 @dataclass
@@ -53,8 +82,10 @@ class GenerationPlan:
 
 class AudioLM:
     def __init__(self, config: BundleConfig, codec: Codec, semantic_tokenizer: SemanticTokenizer,
-                 semantic_stage: Stage, coarse_stage: Stage, fine_stage: Stage, device: str | torch.device = "cpu"):
+                 semantic_stage: Stage, coarse_stage: Stage, fine_stage: Stage, device: str | torch.device = "cpu",
+                 default_settings: GenerationSettings | None = None):
         self.config, self.codec, self.semantic_tokenizer = config, codec, semantic_tokenizer
+        self.default_settings = default_settings or GenerationSettings()  # when a call passes no settings
         self.semantic_stage, self.coarse_stage, self.fine_stage = semantic_stage, coarse_stage, fine_stage
         self.device = torch.device(device)
         check_compatible(self)
@@ -76,12 +107,14 @@ class AudioLM:
         config = BundleConfig.load(folder)
         loaders = {"codec": load_codec, "semantic_tokenizer": SemanticTokenizer.from_folder, "semantic": load_stage,
                    "coarse": load_stage, "fine": load_stage}  # each failure a BundleError naming its folder
-        return cls(config, *(load_part(folder / name, load) for name, load in loaders.items()), device=device)
+        return cls(config, *(load_part(folder / name, load) for name, load in loaders.items()), device=device,
+                   default_settings=GenerationSettings.load(folder))
 
     def save_pretrained(self, folder: str | Path, dtype: torch.dtype | None = None, model_card: str | None = None):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.config.save(folder)
+        self.default_settings.save(folder)
         self.codec.save_pretrained(folder / "codec", dtype)
         self.semantic_tokenizer.save_pretrained(folder / "semantic_tokenizer", dtype)
         for role, stage in self.stages.items():
@@ -195,7 +228,7 @@ class AudioLM:
     def _generate(self, plan: GenerationPlan, seed: int, settings: GenerationSettings | None,
                   progress: Progress | None) -> GenerationResult:
         """Semantic (optional) -> coarse -> fine -> decode, continuing the plan's prefixes."""
-        settings = settings or GenerationSettings()
+        settings = settings or self.default_settings
         sem, frames, samples = plan.semantic, plan.frames, plan.samples
         generator = SampleGenerators(seed, sem.shape[0], self.device)
         report = (lambda name: (lambda done, total: progress(name, done / max(total, 1)))) if progress else \

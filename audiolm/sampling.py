@@ -75,6 +75,9 @@ class SamplingConfig:
     temperature: float = 1.0  # 0 means greedy
     top_k: int | None = None
     top_p: float | None = None
+    # classifier-free guidance of a conditioned stage trained with cond dropout: logits = null + w (cond - null)
+    # with the null cond's logits; 1 is off (the stage as trained), above 1 follows the cond more
+    guidance: float = 1.0
 
     def __post_init__(self):
         if _number("temperature", self.temperature) < 0:
@@ -83,6 +86,8 @@ class SamplingConfig:
             raise SettingsError(f"top_k must be >= 1, or None (off), got {self.top_k}.")
         if self.top_p is not None and not 0 < _number("top_p", self.top_p) <= 1:
             raise SettingsError(f"top_p must be in (0, 1], or None (off), got {self.top_p}.")
+        if _number("guidance", self.guidance) < 0:
+            raise SettingsError(f"guidance must be >= 0 (1 = off), got {self.guidance}.")
 
 
 def _uniform(generator: torch.Generator | SampleGenerators | None, rows: int, device) -> torch.Tensor:

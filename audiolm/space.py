@@ -20,7 +20,7 @@ import soundfile
 from .audio import AudioLimits, load_audio, save_audio, to_pcm16
 from .errors import AudioInputError, BundleError, SettingsError
 from .pipeline import AudioLM, GenerationResult, GenerationSettings
-from .sampling import SEED_MAX, SamplingConfig, check_seed, sample_seed, shorten
+from .sampling import SEED_MAX, check_seed, sample_seed, shorten
 from .spectrogram import spectrogram_figure
 from .streaming import stream_continuation, stream_unconditional
 
@@ -104,7 +104,7 @@ class Request:
     audio_path: str | None = None
     voice_path: str | None = None
     seconds: float = 5.0
-    temperatures: tuple[float, float, float] = (0.6, 0.8, 0.6)
+    temperatures: tuple[float, float, float] | None = None  # semantic, coarse, fine; None: the bundle's own
     top_k: int | None = None
     seed: int | None = None  # None: a random seed, reported back
     num_samples: int = 1
@@ -117,10 +117,12 @@ class Request:
             if path is not None and not isinstance(path, (str, Path)):
                 raise AudioInputError(f"The {what} must be an uploaded file, got {shorten(path)}.")
         self.seconds = float(number("Seconds", self.seconds, 0, MAX_SECONDS))
-        if not isinstance(self.temperatures, (tuple, list)) or len(self.temperatures) != 3:
-            raise SettingsError(f"Three temperatures are needed (semantic, coarse, fine), got {shorten(self.temperatures)}.")
-        self.temperatures = tuple(float(number(f"{stage} temperature", t, 0, MAX_TEMPERATURE))
-                                  for stage, t in zip(("Semantic", "Coarse", "Fine"), self.temperatures))
+        if self.temperatures is not None:
+            if not isinstance(self.temperatures, (tuple, list)) or len(self.temperatures) != 3:
+                raise SettingsError("Three temperatures are needed (semantic, coarse, fine), "
+                                    f"got {shorten(self.temperatures)}.")
+            self.temperatures = tuple(float(number(f"{stage} temperature", t, 0, MAX_TEMPERATURE))
+                                      for stage, t in zip(("Semantic", "Coarse", "Fine"), self.temperatures))
         if self.top_k is not None:
             self.top_k = int(number("Top-k", self.top_k, 0, MAX_TOP_K, whole=True)) or None  # 0 = off
         self.seed = None if self.seed is None else check_seed(self.seed)
@@ -129,9 +131,10 @@ class Request:
             self.top_p = float(number("Top-p", self.top_p, 0.01, 1))
             self.top_p = None if self.top_p >= 1 else self.top_p
 
-    @property
-    def settings(self) -> GenerationSettings:
-        return GenerationSettings(*(SamplingConfig(t, self.top_k, self.top_p) for t in self.temperatures))
+    def settings_for(self, model: AudioLM) -> GenerationSettings:
+        """The bundle's own settings with this request's temperatures, top-k and top-p (what the page
+        offers); the rest (the coarse stage's guidance) stays the bundle's."""
+        return model.default_settings.with_overrides(self.temperatures, self.top_k, self.top_p)
 
 
 @dataclass
@@ -205,7 +208,7 @@ def run(store: BundleStore, request: Request, progress: Callable[[float, str], N
     seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX + 1)
     notices: list[str] = []
     skipped = ("semantic",) if request.mode == "acoustic_generation" else ()  # the input's semantic ids are kept
-    kwargs = dict(num_samples=request.num_samples, seed=seed, settings=request.settings,
+    kwargs = dict(num_samples=request.num_samples, seed=seed, settings=request.settings_for(model),
                   progress=_overall(progress, skipped))
     sr, wav = model.config.sample_rate, None
     if request.mode == "unconditional":
@@ -230,7 +233,7 @@ def run_streamed(store: BundleStore, request: Request, progress: Callable[[float
     model = store.get(request.bundle)
     seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX + 1)
     notices: list[str] = []
-    kwargs = dict(num_samples=request.num_samples, seed=seed, settings=request.settings,
+    kwargs = dict(num_samples=request.num_samples, seed=seed, settings=request.settings_for(model),
                   progress=_overall(progress))
     if request.mode == "unconditional":
         stream = stream_unconditional(model, request.seconds, **kwargs)
@@ -284,8 +287,9 @@ transformers generate them in turn: semantic tokens, then the first 4 codec leve
 - **Continuation**: continues a prompt (upload, record with the microphone, or pick an example). It plays while
   it is generated: first the prompt, re-synthesized by the codec, then the continuation.
 
-*Advanced* holds the sampling settings: per-stage temperatures (the paper's 0.6 / 0.8 / 0.6), top-k, top-p, the
-seed (the same seed and settings give the same audio) and the number of samples."""
+*Advanced* holds the sampling settings: per-stage temperatures (each model's own defaults; the paper's are 0.6 / 0.8 /
+0.6), top-k, top-p, the seed (the same seed and settings give the same audio) and the number of
+samples."""
 
 
 def model_card_summary(card: Path) -> str:

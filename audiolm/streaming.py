@@ -34,7 +34,7 @@ class GenerationStream:
     def __init__(self, model: AudioLM, plan: GenerationPlan, seed: int, settings: GenerationSettings | None = None,
                  progress: Progress | None = None):
         self.model, self.plan, self.seed = model, plan, seed
-        self.settings, self.progress = settings or GenerationSettings(), progress
+        self.settings, self.progress = settings or model.default_settings, progress
         self.result: GenerationResult | None = None
 
     @property

@@ -13,6 +13,7 @@ import pytest
 import soundfile
 
 from audiolm.bench import synthetic_voice
+from audiolm.pipeline import GenerationSettings
 
 from app_server import ROOT, launch
 from fake_hub import FakeHub
@@ -184,6 +185,10 @@ def test_view_api_names_outputs_and_marks_optional_inputs(client):
     assert required["audio"] and not required["voice"] and sum(required.values()) == 1
     assert [p["parameter_name"] for p in api["/continuation"]["parameters"] if not p["parameter_has_default"]] == \
         ["audio"]
+    # the temperatures' defaults are the default bundle's own (its generation_config.json)
+    defaults = {p["parameter_name"]: p["parameter_default"] for p in api["/continuation"]["parameters"]}
+    own = GenerationSettings.load(ROOT / "checkpoints" / "speech").temperatures
+    assert (defaults["t_sem"], defaults["t_coarse"], defaults["t_fine"]) == pytest.approx(own)
 
 
 def test_played_audio_is_the_downloaded_file(client):

@@ -223,8 +223,9 @@ def test_from_pretrained_downloads_the_bundle_from_the_hub(hub, client, bundles,
     # regular files from /resolve and the LFS weights from the CDN the Hub redirects to.
     assert hub.count("GET", f"/api/models/{REPO}/revision/main") == 1
     assert hub.count("GET", f"/api/models/{REPO}/tree/{sha}") == 1
-    assert hub.count("HEAD", f"/{REPO}/resolve/{sha}/") == len(bundle_files) == 12
-    assert hub.count("GET", f"/{REPO}/resolve/{sha}/") == 7  # config.json x 6 + README.md
+    assert "generation_config.json" in bundle_files  # the bundle's own sampling travels with it
+    assert hub.count("HEAD", f"/{REPO}/resolve/{sha}/") == len(bundle_files) == 13
+    assert hub.count("GET", f"/{REPO}/resolve/{sha}/") == 8  # config.json x 6, generation_config.json, README.md
     assert hub.count("GET", "/lfs/", server="cdn") == 5  # model.safetensors x 5
     assert hub.count(contains=EXTRA_FILE) == 0  # only the bundle's files are fetched
     assert all(r.status in (200, 302) for r in hub.requests), hub.requests
@@ -254,7 +255,7 @@ def test_cached_bundle_loads_without_the_hub(hub, client, offline_client, local,
     assert_same_weights(load_weights(online[1]), local["v2"])
     assert_bundle_error(online[2], "LocalEntryNotFoundError")  # v1 was never downloaded
     # Exactly one download's worth of requests: the local_files_only loads did not contact the Hub.
-    assert hub.count("GET", "/api/") == 2 and hub.count("HEAD") == 12 and hub.count("GET", "/lfs/") == 5
+    assert hub.count("GET", "/api/") == 2 and hub.count("HEAD") == 13 and hub.count("GET", "/lfs/") == 5
 
     hub.reset_requests()
     offline = offline_client.run([load, {"op": "load", "kwargs": {**load["kwargs"], "revision": "v1"}},
@@ -325,7 +326,8 @@ def test_push_to_hub_round_trips(hub, client, bundles, local, tmp_path):
     pushed = hub.files(repo, "half")
     assert pushed["README.md"] == b"# tiny speech, float16\n"
     # (configs byte for byte; not the safetensors: their header's metadata order varies from run to run)
-    for name in ("config.json", "codec/config.json", "fine/config.json", "semantic_tokenizer/config.json"):
+    for name in ("config.json", "generation_config.json", "codec/config.json", "fine/config.json",
+                 "semantic_tokenizer/config.json"):
         assert pushed[name] == (half / name).read_bytes(), name
     assert set(hub.files(repo, "main")) == {".gitattributes"} | {
         p.relative_to(bundles["v1"]).as_posix() for p in bundles["v1"].rglob("*")

@@ -6,7 +6,8 @@ from audiolm import AudioLM
 from audiolm.testing import synthetic_voice
 from audiolm.errors import AudioInputError, BundleError, SettingsError
 from audiolm.factory import random_audiolm, tiny_bundle_config
-from audiolm.sampling import sample_seed
+from audiolm.pipeline import GENERATION_CONFIG, GenerationSettings
+from audiolm.sampling import SamplingConfig, sample_seed
 from audiolm.stages import FlatStage
 
 
@@ -78,6 +79,47 @@ def test_save_load_gives_identical_outputs(tmp_path, tiny_model):
     assert torch.equal(tiny_model.semantic_stage.lm(flat), back.semantic_stage.lm(flat))
     a, b = tiny_model.unconditional(0.6, seed=2), back.unconditional(0.6, seed=2)
     assert np.array_equal(a.audio, b.audio)
+
+
+def test_a_bundle_carries_its_own_default_sampling(tmp_path):
+    model = random_audiolm(tiny_bundle_config(), "tiny", seed=0)
+    assert model.default_settings == GenerationSettings()  # the paper's, when nobody says otherwise
+    own = GenerationSettings(SamplingConfig(0.0), SamplingConfig(0.0, top_k=5), SamplingConfig(0.0, guidance=1.0))
+    model.default_settings = own
+    model.save_pretrained(tmp_path / "own")
+    back = AudioLM.from_pretrained(tmp_path / "own")
+    assert back.default_settings == own
+    # no settings passed: the bundle's (all greedy here, so any seed gives the same audio)
+    a, b = back.unconditional(0.4, seed=1), back.unconditional(0.4, seed=2)
+    assert np.array_equal(a.audio, b.audio)
+    assert np.array_equal(a.audio, back.unconditional(0.4, seed=3, settings=own).audio)
+    assert not np.array_equal(a.audio, back.unconditional(0.4, seed=1, settings=GenerationSettings()).audio)
+    # a bundle saved before bundles had them: the paper's
+    (tmp_path / "own" / GENERATION_CONFIG).unlink()
+    assert AudioLM.from_pretrained(tmp_path / "own").default_settings == GenerationSettings()
+    (tmp_path / "own" / GENERATION_CONFIG).write_text('{"semantic": {"temperature": -1}}')
+    with pytest.raises(BundleError, match="generation_config.json .*temperature must be >= 0"):
+        AudioLM.from_pretrained(tmp_path / "own")
+
+
+def test_overrides_change_what_the_caller_sets_and_keep_the_rest():
+    own = GenerationSettings(SamplingConfig(0.9), SamplingConfig(0.8, guidance=2.0), SamplingConfig(0.5, top_p=0.9))
+    assert own.with_overrides() == own
+    mine = own.with_overrides((0.1, 0.2, 0.3), top_k=7)
+    assert mine.temperatures == (0.1, 0.2, 0.3) and mine.coarse.guidance == 2.0
+    assert mine.semantic.top_k == mine.fine.top_k == 7 and mine.fine.top_p == 0.9
+    with pytest.raises(SettingsError, match="temperature"):
+        own.with_overrides((0.1, -0.2, 0.3))
+
+
+def test_a_space_request_takes_the_bundles_settings_unless_it_sets_temperatures():
+    from audiolm.space import Request
+
+    model = random_audiolm(tiny_bundle_config(), "tiny", seed=0)
+    model.default_settings = GenerationSettings(SamplingConfig(0.9), SamplingConfig(0.7, guidance=2.0))
+    assert Request("tiny", "unconditional").settings_for(model) == model.default_settings
+    mine = Request("tiny", "unconditional", temperatures=(0.5, 0.5, 0.5), top_p=0.8).settings_for(model)
+    assert mine.temperatures == (0.5, 0.5, 0.5) and mine.coarse.guidance == 2.0 and mine.fine.top_p == 0.8
 
 
 def test_fp16_bundle_loads_into_fp32(tmp_path, tiny_model):

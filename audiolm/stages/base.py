@@ -16,6 +16,7 @@ from typing import Callable, ClassVar
 import torch
 from torch import nn
 
+from ..errors import SettingsError
 from ..sampling import SamplingConfig
 from ..serialization import config_from_dict, load_weights, read_config, save_module
 
@@ -59,11 +60,20 @@ def stage_specs(bundle) -> dict[str, StageSpec]:
 
 @dataclass(frozen=True)
 class StageSize:
-    """Transformer width, depth and heads, and target frames per context window."""
+    """Transformer width, depth and heads, target frames per context window, and the share of training
+    windows trained without their cond (classifier-free guidance; the flat layout's, 0 for the others)."""
     d_model: int = 256
     n_layers: int = 4
     n_heads: int = 4
     window_frames: int = 250
+    cond_dropout: float = 0.0
+
+
+def check_no_cond_dropout(layout: str, size: StageSize) -> None:
+    """For layouts that cannot train without their cond: a clear error rather than a silently ignored knob."""
+    if size.cond_dropout:
+        raise ValueError(f"the {layout} layout does not train with cond_dropout (classifier-free guidance); "
+                         "use the flat (autoregressive) layout or set cond_dropout to 0")
 
 
 def one_draw_per_token(levels: int, known: int, total: int, sampling: SamplingConfig) -> int:
@@ -110,6 +120,14 @@ class Stage(nn.Module, ABC):
         if cond_ready is not None:
             cond_ready(total_frames)
         yield total_frames, self.generate(cond, prefix, total_frames, sampling, generator, progress)
+
+    def guidance(self, cond: torch.Tensor | None, sampling: SamplingConfig) -> float:
+        """The guidance weight ``sampling`` asks of this stage (1: none), or a ``SettingsError`` where the stage
+        cannot be guided. Layouts that can (a cond, trained with cond dropout) override it."""
+        if sampling.guidance != 1:
+            raise SettingsError(f"the {self.config.name} stage ({self.layout} layout) cannot be guided: guidance "
+                                "needs a conditioned flat stage trained with cond_dropout; set guidance to 1.")
+        return 1.0
 
     def draws(self, known: int, total: int, sampling: SamplingConfig) -> int | None:
         """How many uniforms ``generate`` draws from its generator continuing ``known`` frames to ``total``

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..sampling import SamplingConfig, sample
 from ..transformer import Transformer, TransformerConfig, _init_weights
-from .base import ProgressFn, Stage, StageSize, StageSpec, cond_span, one_draw_per_token
+from .base import ProgressFn, Stage, StageSize, StageSpec, check_no_cond_dropout, cond_span, one_draw_per_token
 from .windows import autoregressive_windows, pinned
 
 
@@ -152,6 +152,7 @@ class DelayStage(Stage):
     # ----- the role -----
     @classmethod
     def config_for(cls, spec: StageSpec, size: StageSize) -> DelayStageConfig:
+        check_no_cond_dropout("delay", size)
         positions = window_positions(spec.cond_levels, spec.cond_rate, spec.target_levels, spec.target_rate,
                                      size.window_frames)
         return DelayStageConfig(
@@ -204,6 +205,7 @@ class DelayStage(Stage):
         levels (one forward per delayed step, KV-cached; known entries are fed, never sampled; one
         ``sample`` call per level and generated entry, level order within a step)."""
         c, sampling = self.config, sampling or SamplingConfig()
+        self.guidance(cond, sampling)  # these layouts take no guidance: an error unless 1
         B, known, L = prefix.shape[0], prefix.shape[2], c.target_levels
         _check(prefix, L, c.target_codebook, "prefix")
         if cond_ready is not None:

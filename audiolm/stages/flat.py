@@ -39,6 +39,9 @@ class FlatStageConfig:
     target_rate: float = 50.0  # target frames per second
     first_target_level: int = 0  # codec level of the first target stream (0 coarse, Q' fine)
     window_frames: int = 500  # target frames per context window (10 s at 50 Hz)
+    # share of training windows whose cond is replaced by the null cond (every cond position BOS), so that
+    # the stage also models the target without cond: what classifier-free guidance subtracts at sampling
+    cond_dropout: float = 0.0
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
 
     @property
@@ -66,6 +69,8 @@ class FlatStageConfig:
                              self.window_frames)
 
     def __post_init__(self):
+        if not 0 <= self.cond_dropout < 1:
+            raise ValueError(f"{self.name} stage: cond_dropout must be in [0, 1), got {self.cond_dropout}")
         if self.window_tokens() > self.transformer.max_seq_len:
             raise ValueError(f"{self.name} stage: a window of {self.window_frames} frames needs "
                              f"{self.window_tokens()} positions but max_seq_len is {self.transformer.max_seq_len}; "
@@ -99,6 +104,17 @@ class FlatStage(Stage):
         parts.append((target + self.target_offsets[:, None]).transpose(1, 2).reshape(B, -1))
         return torch.cat(parts, dim=1)
 
+    def null_cond(self, ids: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Flat ``ids`` with the cond of ``rows`` (a bool mask over the batch; all rows if None) made null:
+        every cond position BOS. Same length, so conditioned and null rows batch together."""
+        ids = ids.clone()
+        sep_at = int((ids[0] == self.config.sep).nonzero()[0])  # cond positions: [1, sep_at)
+        if rows is None:
+            ids[:, 1:sep_at] = self.config.bos
+        else:
+            ids[rows, 1:sep_at] = self.config.bos
+        return ids
+
     @staticmethod
     def _check(ids, levels, codebook, what):
         if ids.dim() != 3 or ids.shape[1] != levels:
@@ -115,6 +131,7 @@ class FlatStage(Stage):
             name=spec.name, cond_levels=spec.cond_levels, cond_codebook=spec.cond_codebook, cond_rate=spec.cond_rate,
             target_levels=spec.target_levels, target_codebook=spec.target_codebook, target_rate=spec.target_rate,
             first_target_level=spec.first_target_level, window_frames=size.window_frames,
+            cond_dropout=size.cond_dropout if spec.cond_levels else 0.0,
             transformer=TransformerConfig(d_model=size.d_model, n_layers=size.n_layers, n_heads=size.n_heads,
                                           max_seq_len=tokens))
 
@@ -132,6 +149,9 @@ class FlatStage(Stage):
         """Cross-entropy of every target token, each over its own level's codebook."""
         ids = self.flatten(cond, target)
         B, L, T = target.shape
+        if self.training and self.config.cond_dropout > 0 and cond is not None and self.config.cond_levels:
+            drop = torch.rand(B, generator=generator) < self.config.cond_dropout
+            ids = self.null_cond(ids, drop.to(ids.device))
         logits = self.lm(ids[:, :-1])[:, -L * T:].reshape(B, T, L, -1)  # (B, T, L, V)
         K = self.config.target_codebook
         per_level = torch.stack([logits[:, :, i, o:o + K] for i, o in enumerate(self.target_offsets.tolist())], 2)
@@ -146,6 +166,11 @@ class FlatStage(Stage):
             pass
         return out
 
+    def guidance(self, cond: torch.Tensor | None, sampling: SamplingConfig) -> float:
+        if sampling.guidance != 1 and not (cond is not None and self.config.cond_levels and self.config.cond_dropout):
+            super().guidance(cond, sampling)  # the error: nothing to guide by, or no null cond learnt
+        return sampling.guidance
+
     def draws(self, known: int, total: int, sampling: SamplingConfig) -> int:
         return one_draw_per_token(self.config.target_levels, known, total, sampling)
 
@@ -158,6 +183,8 @@ class FlatStage(Stage):
         Past one window the prefix stays in context (``windows.autoregressive_windows``)."""
         c, sampling = self.config, sampling or SamplingConfig()
         B, known = prefix.shape[0], prefix.shape[2]
+        weight = self.guidance(cond, sampling)
+        guided = weight != 1  # rows B.. of each window hold the same context with the null cond
         if cond_ready is not None:
             cond_ready(total_frames)
         out = torch.zeros(B, c.target_levels, max(total_frames, known), dtype=torch.long, device=prefix.device)
@@ -167,14 +194,18 @@ class FlatStage(Stage):
         ranges = [(o, o + c.target_codebook) for o in self.target_offsets.tolist()]
         for keep, start, end, window_cond in autoregressive_windows(c, cond, known, total_frames):
             ids = self.flatten(window_cond, pinned(out, keep, start, known))
-            cache = self.lm.body.new_cache(B, capacity=ids.shape[1] + (end - known) * c.target_levels)
+            if guided:
+                ids = torch.cat([ids, self.null_cond(ids)])
+            cache = self.lm.body.new_cache(ids.shape[0], capacity=ids.shape[1] + (end - known) * c.target_levels)
             feed = ids
             for frame in range(known, end):
                 for level, (lo, hi) in enumerate(ranges):
                     logits = self.lm(feed, cache, vocab_range=(lo, hi))[:, -1]
+                    if guided:
+                        logits = logits[B:] + weight * (logits[:B] - logits[B:])
                     token = sample(logits, sampling, generator)
                     out[:, level, frame] = token
-                    feed = (token + lo)[:, None]
+                    feed = (token + lo)[:, None].repeat(2 if guided else 1, 1)
                 done += c.target_levels
                 if progress is not None:
                     progress(done, todo)

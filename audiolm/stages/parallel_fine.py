@@ -15,7 +15,7 @@ from torch import nn
 
 from ..sampling import SamplingConfig, sample
 from ..transformer import Transformer, TransformerConfig, _init_weights
-from .base import ProgressFn, Stage, StageSize, StageSpec
+from .base import ProgressFn, Stage, StageSize, StageSpec, check_no_cond_dropout
 from .windows import plan_windows
 
 
@@ -63,6 +63,7 @@ class ParallelFineStage(Stage):
 
     @classmethod
     def config_for(cls, spec: StageSpec, size: StageSize) -> ParallelFineConfig:
+        check_no_cond_dropout("parallel", size)
         return ParallelFineConfig(
             name=spec.name, num_levels=spec.cond_levels + spec.target_levels, first_level=spec.cond_levels,
             codebook=spec.target_codebook, window_frames=size.window_frames,
@@ -106,6 +107,7 @@ class ParallelFineStage(Stage):
         """``generate`` window by window: yields ``(known, fine)`` at the start and after every window.
         ``cond`` may still be filling: ``cond_ready(end)`` is called before its frames ``< end`` are read."""
         c, sampling = self.config, sampling or SamplingConfig()
+        self.guidance(cond, sampling)  # these layouts take no guidance: an error unless 1
         B, T = cond.shape[0], total_frames
         known = prefix.shape[2]
         codes = torch.zeros(B, c.num_levels, T, dtype=torch.long, device=cond.device)
