@@ -1,9 +1,10 @@
 """Where acoustic generation loses the content, on the real held-out readers: the semantic agreement of
 the re-tokenized output decoded from the first 1 / 2 / 4 / 12 codec levels, for the codec round trip and
-for acoustic generation's ids (coarse stage at each ``--temperatures``, 0 meaning greedy), and how often the
-generated level-1 id is the input's (at the first temperature).
+for acoustic generation's ids (coarse stage at each ``--temperatures``, 0 meaning greedy, and each ``--guidance``
+weight, 1 meaning none), and how often the generated level-1 id is the input's (at the first of each).
 
-    python benchmarks/acoustic_levels.py BUNDLE [--speakers 5] [--seconds 6] [--temperatures 0.8 0] [--threads 2]
+    python benchmarks/acoustic_levels.py BUNDLE [--speakers 5] [--seconds 6] [--temperatures 0.8 0]
+                                                [--guidance 1 2] [--threads 2]
 
 A decode of the first q levels of the round trip is the ceiling of a stage that gets those q levels right.
 """
@@ -21,14 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from audiolm.data.heldout import default_heldout_dir  # noqa: E402
 from audiolm.evaluation.round_trips import agreement, semantic_ids  # noqa: E402
 from audiolm.evaluation.voices import real_voices  # noqa: E402
-from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
+from audiolm.pipeline import AudioLM  # noqa: E402
 from audiolm.sampling import SamplingConfig  # noqa: E402
 
 LEVELS = (1, 2, 4, 12)
 
 
-def variant_name(temperature: float) -> str:
-    return f"coarse T {temperature:g}" if temperature > 0 else "coarse greedy"
+def variant_name(temperature: float, guidance: float = 1.0) -> str:
+    name = f"coarse T {temperature:g}" if temperature > 0 else "coarse greedy"
+    return name + (f", guidance {guidance:g}" if guidance != 1 else "")
 
 
 @torch.inference_mode()
@@ -39,11 +41,14 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=6.0)
     p.add_argument("--temperatures", type=float, nargs="+", default=[0.8, 0.0],
                    help="coarse-stage temperatures to try (0: greedy); the first one's level-1 ids are compared")
+    p.add_argument("--guidance", type=float, nargs="+", default=[1.0],
+                   help="coarse-stage guidance weights to try with each temperature (1: none; others need a stage "
+                        "trained with cond dropout)")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     model, sr = AudioLM.from_pretrained(a.bundle), 16000
-    compared = variant_name(a.temperatures[0])  # the variant whose level-1 ids are matched with the input's
+    compared = variant_name(a.temperatures[0], a.guidance[0])  # whose level-1 ids are matched with the input's
     real = real_voices(default_heldout_dir(), sr, a.speakers)
     agree: dict[tuple[str, int], list[float]] = {}
     level1_match: list[float] = []
@@ -52,8 +57,10 @@ def main() -> None:
         reference = semantic_ids(model.semantic_tokenizer, wav)
         variants = {"codec round trip": model.codec.encode(torch.from_numpy(wav)[None])}
         for temperature in a.temperatures:
-            settings = replace(GenerationSettings(), coarse=SamplingConfig(temperature=temperature))
-            variants[variant_name(temperature)] = model.acoustic_generation(wav, seed=i, settings=settings).acoustic_ids
+            for guidance in a.guidance:
+                settings = replace(model.default_settings, coarse=SamplingConfig(temperature, guidance=guidance))
+                variants[variant_name(temperature, guidance)] = model.acoustic_generation(
+                    wav, seed=i, settings=settings).acoustic_ids
         for name, ids in variants.items():
             for q in LEVELS:
                 out = model.codec.decode(ids[:, :q]).float().numpy()[0][:len(wav)]

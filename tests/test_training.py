@@ -268,6 +268,7 @@ def test_tiny_mixed_speech_recipe_end_to_end(tmp_path):
     import sys
 
     from audiolm.pipeline import AudioLM
+    from audiolm.training.recipes import RECIPES
     from audiolm.training.run import TrainingRun
     if shutil.which("flite") is None:
         pytest.skip("flite is not installed (apt-get install flite)")
@@ -277,6 +278,9 @@ def test_tiny_mixed_speech_recipe_end_to_end(tmp_path):
                    check=True, capture_output=True, timeout=600)
     model = AudioLM.from_pretrained(out)
     assert model.config.coarse_layout == "autoregressive" and model.coarse_stage.layout == "autoregressive"
+    # the recipe's own sampling travels with the bundle; its coarse guidance needs the cond dropout it kept
+    assert model.default_settings == RECIPES["speech-mixed"]().sampling and model.default_settings.coarse.guidance > 1
+    assert model.coarse_stage.config.cond_dropout == RECIPES["speech-mixed"]().coarse_size.cond_dropout > 0
     assert model.continuation(np.zeros(16000, np.float32) + 0.01, 0.5, seed=0).audio.shape[1] == 24000
     run = TrainingRun(work, data)
     sessions = {r["session"] for r in run.open_corpus().split("train")}
@@ -284,6 +288,7 @@ def test_tiny_mixed_speech_recipe_end_to_end(tmp_path):
     assert len(streams) == len(sessions)  # one stream per session: a window never mixes voices
     card = (out / "README.md").read_text()
     assert "real and synthetic voices" in card and "Apache-2.0" in card and "--recipe speech-mixed" in card
+    assert "Default sampling (`generation_config.json`" in card and "(guidance " in card
 
 
 def test_layer_choice_rows_per_block_and_cluster_count():

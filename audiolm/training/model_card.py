@@ -117,7 +117,9 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
               f"{os.cpu_count()} CPU cores (torch {torch.__version__}); the k-means and tokenize steps took "
               f"{(times.get('kmeans', 0) + times.get('tokenize', 0)) / 60:.1f} min. "
               f"Weights are stored in {_storage(recipe.weights_dtype)}. The full configuration is in each "
-              "component's `config.json`.", ""]
+              "component's `config.json`.", "",
+              f"Default sampling (`generation_config.json`, used unless a caller sets its own): "
+              f"{sampling_summary(model.default_settings)}.", ""]
     held_out = domain.held_out
     command = f"python -m audiolm eval --bundle checkpoints/{domain.name} --data data/{domain.name}"
     lines += [f"## Metrics ({held_out})", ""]
@@ -127,6 +129,17 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
         lines += [f"Not measured yet: `{command}`.", ""]
     lines += ["## License", "", *recipe.card_license(), ""]
     return "\n".join(lines)
+
+
+def sampling_summary(settings) -> str:
+    """``semantic T 0.9, coarse T 0.8 with guidance 2, fine T 0.6`` (top-k / top-p where set)."""
+    parts = []
+    for role in ("semantic", "coarse", "fine"):
+        s = getattr(settings, role)
+        extra = [f"{name} {value:g}" for name, value, off in (("top-k", s.top_k, None), ("top-p", s.top_p, None),
+                                                              ("guidance", s.guidance, 1)) if value != off]
+        parts.append(f"{role} T {s.temperature:g}" + (f" ({', '.join(extra)})" if extra else ""))
+    return ", ".join(parts)
 
 
 def _storage(dtype: str) -> str:

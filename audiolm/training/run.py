@@ -145,7 +145,7 @@ class TrainingRun:
         model = AudioLM(self.recipe.bundle, NeuralCodec.from_folder(self.work / "codec" / "model"),
                         SemanticTokenizer.from_folder(self.work / "semantic_tokenizer"),
                         load_stage(self.work / "semantic" / "model"), load_stage(self.work / "coarse" / "model"),
-                        load_stage(self.work / "fine" / "model"))
+                        load_stage(self.work / "fine" / "model"), default_settings=self.recipe.sampling)
         times_path, metrics_path = self.work / "times.json", self.work / "metrics.json"
         from .loop import training_seconds
         times = json.loads(times_path.read_text()) if times_path.is_file() else {}
