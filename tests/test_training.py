@@ -76,6 +76,21 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
         torch.testing.assert_close(a, b, msg=name)
 
 
+def test_training_time_counts_every_segment_once(tmp_path):
+    from audiolm.training.loop import training_seconds
+
+    def log(*seconds):
+        (tmp_path / "log.jsonl").write_text("".join(json.dumps({"step": i, "seconds": t}) + "\n"
+                                                    for i, t in enumerate(seconds)))
+        return training_seconds(tmp_path)
+
+    assert log(10, 20, 30) == 30
+    assert log(10, 20, 30, 5, 15) == 45  # an older log: its clock restarts near 0 on a resume
+    # the cumulative clock resumed from a checkpoint at 20 s after steps up to 30 s were lost: they count too
+    # (from the first logged step after the resume: a log interval short)
+    assert log(10, 20, 30, 25, 35) == 35 + (30 - 25)
+
+
 def test_non_finite_loss_stops_with_a_message(tmp_path):
     stage = _toy_stage()
     with pytest.raises(FloatingPointError, match="learning rate"):

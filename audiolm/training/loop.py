@@ -229,14 +229,16 @@ def warm_start(model: torch.nn.Module, folder: str | Path) -> dict[str, str]:
 
 
 def training_seconds(run_dir: str | Path) -> float:
-    """Training time of a run from its log (``seconds`` counts across resumes; older logs restart at 0)."""
+    """Training time of a run from its log. ``seconds`` counts across resumes, from the checkpoint's clock: a
+    resume after steps past the last checkpoint goes back in time, and those lost steps' time is added (they
+    were trained twice). Older logs restart their clock near 0 on every resume."""
     path = Path(run_dir) / "log.jsonl"
     if not path.is_file():
         return 0.0
     total, last = 0.0, 0.0
     for line in open(path):
         seconds = json.loads(line)["seconds"]
-        if seconds < last:  # a log segment without the cumulative clock
-            total += last
+        if seconds < last:
+            total += last if seconds < last / 2 else last - seconds  # an older log's restart, or lost steps
         last = seconds
     return total + last

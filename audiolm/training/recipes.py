@@ -157,7 +157,7 @@ class MixedSpeechRecipe(Recipe):
     # the semantic stage (1024 ids) loops at the paper's T 0.6: 11 / 3 / 1 / 0 of 16 unconditional samples at
     # T 0.6 / 0.8 / 0.95 / 1.0 (one-off, progress JSON). The coarse stage's guidance: benchmarks/acoustic_levels.py
     sampling: GenerationSettings = field(default_factory=lambda: GenerationSettings(
-        semantic=SamplingConfig(temperature=1.0), coarse=SamplingConfig(temperature=0.8, guidance=2.0)))
+        semantic=SamplingConfig(temperature=1.0), coarse=SamplingConfig(temperature=0.8, guidance=4.0)))
 
     @classmethod
     def tiny_corpus(cls):
