@@ -233,8 +233,9 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
     labels = [example_label(path) for path, _ in examples]
     with gr.Blocks(title="AudioLM", delete_cache=(max(1, keep_files_seconds // 4), keep_files_seconds)) as app:
         gr.Markdown("# AudioLM\nSemantic tokens carry the content, acoustic tokens the voice and recording: "
-                    "generate from scratch, re-voice a recording, or continue a prompt. Trained from scratch on "
-                    "synthetic speech and generated piano music: see *About* for what to expect.")
+                    "generate from scratch, re-voice a recording, or continue a prompt. Trained from scratch on a "
+                    "2-core CPU, on real and synthetic speech and on generated piano music: see *About* for what "
+                    "to expect.")
         with gr.Row():
             bundle = gr.Dropdown(store.names, value=default, label="Model", scale=1, min_width=160,
                                  elem_id="model")

@@ -132,17 +132,20 @@ def time_stages(model: AudioLM, seconds: float, batch: int = 1, repeats: int = 1
 
     sem = torch.randint(0, c.semantic_vocab, (batch, 1, sem_frames), generator=gen, device=device)
     coarse = torch.randint(0, c.codebook_size, (batch, c.num_coarse, frames), generator=gen, device=device)
-    stage("semantic", lambda: model.semantic_stage.generate(None, empty(1), sem_frames, generator=gen), sem_frames,
-          model.semantic_stage)
-    stage("coarse", lambda: model.coarse_stage.generate(sem, empty(c.num_coarse), frames, generator=gen),
+    own = model.default_settings  # each stage sampled as the bundle samples it (the coarse stage's guidance)
+    stage("semantic", lambda: model.semantic_stage.generate(None, empty(1), sem_frames, own.semantic, gen),
+          sem_frames, model.semantic_stage)
+    stage("coarse", lambda: model.coarse_stage.generate(sem, empty(c.num_coarse), frames, own.coarse, gen),
           frames * c.num_coarse, model.coarse_stage)
+    if own.coarse.guidance != 1:
+        stages["coarse"]["size"] += f", guidance {own.coarse.guidance:g}"
     fine_levels = c.num_quantizers - c.num_coarse
-    stage("fine", lambda: model.fine_stage.generate(coarse, empty(fine_levels), frames, generator=gen),
+    stage("fine", lambda: model.fine_stage.generate(coarse, empty(fine_levels), frames, own.fine, gen),
           frames * fine_levels, model.fine_stage)
     stages["fine"]["size"] += f", {model.fine_stage.layout}"
     twin = autoregressive_fine_twin(model)
     if twin is not None:  # the paper's layout at the same size: the per-token comparison with the peer
-        stage("fine, autoregressive", lambda: twin.generate(coarse, empty(fine_levels), frames, generator=gen),
+        stage("fine, autoregressive", lambda: twin.generate(coarse, empty(fine_levels), frames, own.fine, gen),
               frames * fine_levels, twin)
         stages["fine, autoregressive"].update(size=stages["fine, autoregressive"]["size"] + ", random weights",
                                               peer_stage="fine")

@@ -1,8 +1,12 @@
 """Sampling settings of the coarse stage against voice keeping and content on the real held-out readers:
 continuation speaker similarity (resemblyzer GE2E, to the reader's enrollment centroid) and how often
-the reader is nearest, and acoustic generation's re-tokenized semantic agreement with its input.
+the reader is nearest, acoustic generation's re-tokenized semantic agreement with its input, and with a
+voice prompt (3 s of the next reader) how often that reader is nearest and the agreement.
 
-    python benchmarks/sampling_sweep.py BUNDLE [--speakers 5] [--threads 1]
+    python benchmarks/sampling_sweep.py BUNDLE [--speakers 5] [--guidance 1 2 4] [--threads 1]
+
+Without ``--guidance`` it compares the bundle's own settings with a few others; with it, the bundle's own
+settings at each coarse guidance weight.
 
 A quick check between full evaluations (one prompt and one input per reader); ``python -m audiolm eval``
 gives the reference figures.
@@ -23,19 +27,23 @@ from audiolm.evaluation.round_trips import agreement, semantic_ids  # noqa: E402
 from audiolm.evaluation.similarity import SpeakerEmbedder, centroids, cosine, nearest  # noqa: E402
 from audiolm.evaluation.voices import real_voices  # noqa: E402
 from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
-from audiolm.sampling import SamplingConfig  # noqa: E402
 
-SETTINGS = {
-    "paper (coarse T 0.8)": GenerationSettings(),
-    "coarse T 0.8, top-k 50": replace(GenerationSettings(), coarse=SamplingConfig(temperature=0.8, top_k=50)),
-    "coarse T 0.6": replace(GenerationSettings(), coarse=SamplingConfig(temperature=0.6)),
-}
+def settings_to_try(own: GenerationSettings, guidance: list[float] | None) -> dict[str, GenerationSettings]:
+    if guidance:
+        return {f"the bundle's, coarse guidance {w:g}": replace(own, coarse=replace(own.coarse, guidance=w))
+                for w in guidance}
+    return {"the bundle's own": own,
+            "paper (0.6 / 0.8 / 0.6)": GenerationSettings(),
+            "coarse T 0.8, top-k 50": replace(own, coarse=replace(own.coarse, temperature=0.8, top_k=50)),
+            "coarse T 0.6": replace(own, coarse=replace(own.coarse, temperature=0.6))}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("bundle")
     p.add_argument("--speakers", type=int, default=5)
+    p.add_argument("--guidance", type=float, nargs="+", default=None,
+                   help="coarse guidance weights to try with the bundle's own settings")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -43,8 +51,8 @@ def main() -> None:
     real = real_voices(default_heldout_dir(), sr, a.speakers)
     embedder = SpeakerEmbedder(sr)
     centre = centroids({s: embedder.embed_all(real.enroll[s]) for s in real.speakers})
-    for name, settings in SETTINGS.items():
-        sims, hits, agree = [], [], []
+    for name, settings in settings_to_try(model.default_settings, a.guidance).items():
+        sims, hits, agree, voice_hits, voice_agree = [], [], [], [], []
         for i, s in enumerate(real.speakers):
             prompt = real.test[s][0][:3 * sr]
             out = model.continuation(prompt, 4.0, seed=i, settings=settings).audio[0][len(prompt):]
@@ -53,10 +61,15 @@ def main() -> None:
             hits.append(nearest(e, centre) == s)
             wav = real.test[s][-1][:6 * sr]
             gen = model.acoustic_generation(wav, seed=i, settings=settings).audio[0]
-            agree.append(agreement(semantic_ids(model.semantic_tokenizer, gen[:len(wav)]),
-                                   semantic_ids(model.semantic_tokenizer, wav)))
+            reference = semantic_ids(model.semantic_tokenizer, wav)
+            agree.append(agreement(semantic_ids(model.semantic_tokenizer, gen[:len(wav)]), reference))
+            other = real.speakers[(i + 1) % len(real.speakers)]
+            voiced = model.acoustic_generation(wav, real.test[other][0][:3 * sr], seed=i, settings=settings).audio[0]
+            voice_hits.append(nearest(embedder.embed(voiced), centre) == other)
+            voice_agree.append(agreement(semantic_ids(model.semantic_tokenizer, voiced[:len(wav)]), reference))
         print(f"{name}: continuation SIM {np.mean(sims):.2f}, prompt's reader nearest {100 * np.mean(hits):.0f} %; "
-              f"acoustic generation agreement {100 * np.mean(agree):.1f} %", flush=True)
+              f"acoustic generation agreement {100 * np.mean(agree):.1f} %; with a voice prompt: its reader nearest "
+              f"{100 * np.mean(voice_hits):.0f} %, agreement {100 * np.mean(voice_agree):.1f} %", flush=True)
 
 
 if __name__ == "__main__":

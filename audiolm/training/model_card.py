@@ -111,8 +111,9 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
             lines.append(f"| {name} | {params:.2f} M | reused | — |")
             continue
         minutes = times.get(key, 0) / 60
-        lines.append(f"| {name} | {params:.2f} M | {train.steps} steps × batch {train.batch_size}, lr {train.lr:g} "
-                     f"| {minutes:.1f} min |")
+        start = f", warm-started from `{train.init_from}`" if train.init_from else ""
+        lines.append(f"| {name} | {params:.2f} M | {train.steps} steps × batch {train.batch_size}, lr {train.lr:g}"
+                     f"{start} | {minutes:.1f} min |")
     lines += ["", f"Total training time: {total_minutes:.0f} min on {platform.machine()} with "
               f"{os.cpu_count()} CPU cores (torch {torch.__version__}); the k-means and tokenize steps took "
               f"{(times.get('kmeans', 0) + times.get('tokenize', 0)) / 60:.1f} min. "
