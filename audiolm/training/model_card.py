@@ -133,7 +133,7 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
 
 
 def sampling_summary(settings) -> str:
-    """``semantic T 0.9, coarse T 0.8 with guidance 2, fine T 0.6`` (top-k / top-p where set)."""
+    """``semantic T 0.9, coarse T 0.8 (guidance 2), fine T 0.6``: top-k, top-p and guidance where set."""
     parts = []
     for role in ("semantic", "coarse", "fine"):
         s = getattr(settings, role)
