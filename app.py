@@ -22,8 +22,10 @@ import numpy as np
 import soundfile
 
 from audiolm.errors import AudioLMError, BundleError
+from audiolm.pipeline import GenerationSettings
 from audiolm.sampling import SEED_MAX, parse_seed, shorten
-from audiolm.space import (ABOUT, MAX_SAMPLES, MAX_SECONDS, MAX_TEMPERATURE, MAX_TOP_K, BundleSource, BundleStore,
+from audiolm.space import (ABOUT, MAX_GUIDANCE, MAX_SAMPLES, MAX_SECONDS, MAX_TEMPERATURE, MAX_TOP_K, BundleSource,
+                           BundleStore,
                            OutputFolder, Request, Response, model_card_summary, run, run_streamed)
 
 ROOT = Path(__file__).resolve().parent
@@ -134,22 +136,25 @@ def seed_value(text) -> int | None:
     return parse_seed(text) if text else None
 
 
-def advanced_controls(temperatures: tuple[float, float, float]):
-    """Per-stage temperatures (the bundle's own defaults), top-k, seed, samples (the named endpoints' order),
-    top-p."""
+def advanced_controls(defaults: GenerationSettings):
+    """Per-stage temperatures (the bundle's own defaults), top-k, seed, samples (the named endpoints' order), and
+    the page's own: top-p and the coarse stage's guidance."""
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
             temperatures = [checked_slider(0, MAX_TEMPERATURE, value=v, step=0.05, label=f"{name} temperature",
                                            min_width=120)
-                            for name, v in zip(("Semantic", "Coarse", "Fine"), temperatures)]
+                            for name, v in zip(("Semantic", "Coarse", "Fine"), defaults.temperatures)]
         with gr.Row():
             top_k = checked_slider(0, MAX_TOP_K, value=0, step=1, label="Top-k (0 = off)", min_width=120)
             top_p = checked_slider(0.05, 1, value=1, step=0.05, label="Top-p (1 = off)", min_width=120)
+            guidance = checked_slider(0, MAX_GUIDANCE, value=defaults.coarse.guidance, step=0.5,
+                                      label="Coarse guidance (1 = off)", min_width=120,
+                                      info="more: follows the content more, the voice less (models trained for it)")
         with gr.Row():
             seed = gr.Textbox(value="", label="Seed", info=f"blank = random; a whole number from 0 to {SEED_MAX}",
                               max_lines=1, min_width=120)
             samples = checked_slider(1, MAX_SAMPLES, value=1, step=1, label="Number of samples", min_width=120)
-    return [*temperatures, top_k, seed, samples], top_p
+    return [*temperatures, top_k, seed, samples], [top_p, guidance]
 
 
 def result_outputs(tab: str, streamed: bool):
@@ -180,11 +185,13 @@ def about(store: BundleStore) -> None:
 def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MAX_UPLOAD_MB,
               keep_files_seconds: int = KEEP_FILES_SECONDS) -> gr.Blocks:
     default = store.names[0]
-    t_sem0, t_coarse0, t_fine0 = store.get(default).default_settings.temperatures  # the bundle's own
+    own = store.get(default).default_settings  # the default bundle's own sampling
+    t_sem0, t_coarse0, t_fine0 = own.temperatures
 
-    def request(mode, audio, voice, bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p=None):
+    def request(mode, audio, voice, bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p=None,
+                guidance=None):
         return lambda: Request(bundle, mode, audio, voice, seconds, (t_sem, t_coarse, t_fine), top_k,
-                               seed_value(seed), samples, top_p)
+                               seed_value(seed), samples, top_p, guidance)
 
     # The named endpoints (view_api() marks the arguments with defaults optional: all but the input audio / prompt)
     def unconditional(bundle=default, seconds=5.0, t_sem=t_sem0, t_coarse=t_coarse0, t_fine=t_fine0, top_k=0, seed="",
@@ -203,25 +210,27 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
                                                 t_fine, top_k, seed, samples), progress)
 
     # what the page's buttons call: the same plus top-p; unconditional and continuation stream
-    def unconditional_page(bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p,
+    def unconditional_page(bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p, guidance,
                            progress=gr.Progress()):
         yield from generate_streamed(store, outputs, request("unconditional", None, None, bundle, seconds, t_sem,
-                                                             t_coarse, t_fine, top_k, seed, samples, top_p), progress)
+                                                             t_coarse, t_fine, top_k, seed, samples, top_p,
+                                                             guidance), progress)
 
     def acoustic_generation_page(audio, voice, bundle, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p,
-                                 progress=gr.Progress()):
+                                 guidance, progress=gr.Progress()):
         return generate(store, outputs, request("acoustic_generation", audio, voice, bundle, 5.0, t_sem, t_coarse,
-                                                t_fine, top_k, seed, samples, top_p), progress)
+                                                t_fine, top_k, seed, samples, top_p, guidance), progress)
 
-    def continuation_page(audio, bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p,
+    def continuation_page(audio, bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p, guidance,
                           progress=gr.Progress()):
         yield from generate_streamed(store, outputs, request("continuation", audio, None, bundle, seconds, t_sem,
-                                                             t_coarse, t_fine, top_k, seed, samples, top_p), progress)
+                                                             t_coarse, t_fine, top_k, seed, samples, top_p,
+                                                             guidance), progress)
 
-    def wire(button, page_fn, api_fn, name, inputs, top_p, live, outs):
+    def wire(button, page_fn, api_fn, name, inputs, page_only, live, outs):
         """The visible button runs the page's version; a hidden one carries the named endpoint."""
         # streamed: the progress shows on the final audio's place, the streaming player stays in view
-        button.click(page_fn, [*inputs, top_p], ([live] if live is not None else []) + outs,
+        button.click(page_fn, [*inputs, *page_only], ([live] if live is not None else []) + outs,
                      api_name=f"{name}_page", api_visibility="undocumented",
                      show_progress_on=outs[0] if live is not None else None)
         gr.Button(visible=False).click(api_fn, inputs, outs, api_name=name)
@@ -242,15 +251,16 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
             gr.Markdown(f"Uploads: wav, flac, mp3 or ogg up to **{max_upload_mb} MB**; only their first "
                         f"{MAX_SECONDS:g} s are used. Uploads and results are deleted after "
                         f"{keep_files_seconds / 60:g} minutes.")
-        temperature_sliders = []  # every tab's three, set to a bundle's own defaults when it is picked
+        temperature_sliders, guidance_sliders = [], []  # every tab's, set to a bundle's own when it is picked
         with gr.Tab("Continuation"):
             with gr.Row(equal_height=False):
                 with gr.Column(min_width=320):
                     audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Prompt",
                                      elem_id="continuation-prompt")
                     seconds = seconds_slider("continuation")
-                    controls, top_p = advanced_controls((t_sem0, t_coarse0, t_fine0))
+                    controls, page_only = advanced_controls(own)
                     temperature_sliders += controls[:3]
+                    guidance_sliders.append(page_only[1])
                     button = gr.Button("Continue", variant="primary", elem_id="continuation-button")
                     if examples:
                         gr.Examples(examples, [audio, bundle], cache_examples=False, example_labels=labels,
@@ -258,7 +268,7 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
                 with gr.Column(min_width=320):
                     live, outs = result_outputs("continuation", streamed=True)
             wire(button, continuation_page, continuation, "continuation", [audio, bundle, seconds, *controls],
-                 top_p, live, outs)
+                 page_only, live, outs)
         with gr.Tab("Acoustic generation"):
             with gr.Row(equal_height=False):
                 with gr.Column(min_width=320):
@@ -267,8 +277,9 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
                                      elem_id="acoustic-input")
                     voice = gr.Audio(sources=["upload", "microphone"], type="filepath",
                                      label="Voice prompt (optional: speaker conversion)", elem_id="acoustic-voice")
-                    controls, top_p = advanced_controls((t_sem0, t_coarse0, t_fine0))
+                    controls, page_only = advanced_controls(own)
                     temperature_sliders += controls[:3]
+                    guidance_sliders.append(page_only[1])
                     button = gr.Button("Generate", variant="primary", elem_id="acoustic-button")
                     if examples:
                         gr.Examples(examples, [audio, bundle], cache_examples=False, example_labels=labels,
@@ -276,20 +287,23 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
                 with gr.Column(min_width=320):
                     _, outs = result_outputs("acoustic", streamed=False)
             wire(button, acoustic_generation_page, acoustic_generation, "acoustic_generation",
-                 [audio, voice, bundle, *controls], top_p, None, outs)
+                 [audio, voice, bundle, *controls], page_only, None, outs)
         with gr.Tab("Unconditional"):
             with gr.Row(equal_height=False):
                 with gr.Column(min_width=320):
                     seconds = seconds_slider("unconditional")
-                    controls, top_p = advanced_controls((t_sem0, t_coarse0, t_fine0))
+                    controls, page_only = advanced_controls(own)
                     temperature_sliders += controls[:3]
+                    guidance_sliders.append(page_only[1])
                     button = gr.Button("Generate", variant="primary", elem_id="unconditional-button")
                 with gr.Column(min_width=320):
                     live, outs = result_outputs("unconditional", streamed=True)
-            wire(button, unconditional_page, unconditional, "unconditional", [bundle, seconds, *controls], top_p,
+            wire(button, unconditional_page, unconditional, "unconditional", [bundle, seconds, *controls], page_only,
                  live, outs)
-        bundle.change(lambda name: store.get(name).default_settings.temperatures * 3, bundle, temperature_sliders,
-                      api_visibility="private")
+        def own_sampling(name):
+            settings = store.get(name).default_settings
+            return [*settings.temperatures * 3, *[settings.coarse.guidance] * 3]
+        bundle.change(own_sampling, bundle, temperature_sliders + guidance_sliders, api_visibility="private")
         about(store)
     return app
 

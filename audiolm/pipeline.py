@@ -40,12 +40,13 @@ class GenerationSettings:
         return self.semantic.temperature, self.coarse.temperature, self.fine.temperature
 
     def with_overrides(self, temperatures: tuple[float, float, float] | None = None, top_k: int | None = None,
-                       top_p: float | None = None) -> "GenerationSettings":
-        """These settings with a caller's temperatures (semantic, coarse, fine) and top-k / top-p (None:
-        keep); what the caller does not set (guidance) stays as is."""
+                       top_p: float | None = None, guidance: float | None = None) -> "GenerationSettings":
+        """These settings with a caller's temperatures (semantic, coarse, fine), top-k / top-p and coarse-stage
+        guidance; what the caller leaves None stays as is."""
         temperatures = temperatures or self.temperatures
-        return GenerationSettings(*(replace(s, temperature=t, top_k=top_k or s.top_k, top_p=top_p or s.top_p)
-                                    for s, t in zip((self.semantic, self.coarse, self.fine), temperatures)))
+        semantic, coarse, fine = (replace(s, temperature=t, top_k=top_k or s.top_k, top_p=top_p or s.top_p)
+                                  for s, t in zip((self.semantic, self.coarse, self.fine), temperatures))
+        return GenerationSettings(semantic, coarse if guidance is None else replace(coarse, guidance=guidance), fine)
 
     def save(self, folder: str | Path) -> None:
         (Path(folder) / GENERATION_CONFIG).write_text(json.dumps(config_to_dict(self), indent=2))
@@ -222,6 +223,12 @@ class AudioLM:
             raise SettingsError(f"seconds must be between {shortest:g} (one frame) and {longest:g}, "
                                 f"got {shorten(seconds)}.")
 
+    def check_settings(self, settings: GenerationSettings) -> None:
+        """A ``SettingsError`` before any work where a stage cannot sample as asked (guidance it was not
+        trained for)."""
+        for role, stage in self.stages.items():
+            stage.guidance(None if role == "semantic" else torch.empty(0), getattr(settings, role))
+
     def _checked_audio(self, wav, what: str) -> np.ndarray:
         return check_waveform(wav, what, self.config.sample_rate, min_samples=self.alignment_samples)
 
@@ -229,6 +236,7 @@ class AudioLM:
                   progress: Progress | None) -> GenerationResult:
         """Semantic (optional) -> coarse -> fine -> decode, continuing the plan's prefixes."""
         settings = settings or self.default_settings
+        self.check_settings(settings)
         sem, frames, samples = plan.semantic, plan.frames, plan.samples
         generator = SampleGenerators(seed, sem.shape[0], self.device)
         report = (lambda name: (lambda done, total: progress(name, done / max(total, 1)))) if progress else \

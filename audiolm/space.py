@@ -30,6 +30,7 @@ MAX_SAMPLES = 4
 MAX_SECONDS = 30.0
 MAX_TEMPERATURE = 1.5
 MAX_TOP_K = 1024
+MAX_GUIDANCE = 8.0  # of the coarse stage's classifier-free guidance weight
 # overall progress at the start of each stage: the coarse stage dominates the time
 STAGE_SPAN = {"semantic": (0.0, 0.2), "coarse": (0.2, 0.85), "fine": (0.85, 0.97), "decode": (0.97, 1.0)}
 STAGE_NAMES = {"semantic": "semantic tokens (content)", "coarse": "coarse acoustic tokens",
@@ -109,6 +110,7 @@ class Request:
     seed: int | None = None  # None: a random seed, reported back
     num_samples: int = 1
     top_p: float | None = None  # 1 (or None) = off; the page offers it, the named endpoints do not
+    guidance: float | None = None  # the coarse stage's; None: the bundle's own (the page offers it, as top_p)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -130,11 +132,13 @@ class Request:
         if self.top_p is not None:
             self.top_p = float(number("Top-p", self.top_p, 0.01, 1))
             self.top_p = None if self.top_p >= 1 else self.top_p
+        if self.guidance is not None:
+            self.guidance = float(number("Coarse guidance", self.guidance, 0, MAX_GUIDANCE))
 
     def settings_for(self, model: AudioLM) -> GenerationSettings:
-        """The bundle's own settings with this request's temperatures, top-k and top-p (what the page
-        offers); the rest (the coarse stage's guidance) stays the bundle's."""
-        return model.default_settings.with_overrides(self.temperatures, self.top_k, self.top_p)
+        """The bundle's own settings with this request's temperatures, top-k, top-p and coarse guidance where
+        it sets them."""
+        return model.default_settings.with_overrides(self.temperatures, self.top_k, self.top_p, self.guidance)
 
 
 @dataclass
@@ -288,7 +292,8 @@ transformers generate them in turn: semantic tokens, then the first 4 codec leve
   it is generated: first the prompt, re-synthesized by the codec, then the continuation.
 
 *Advanced* holds the sampling settings: per-stage temperatures (each model's own defaults; the paper's are 0.6 / 0.8 /
-0.6), top-k, top-p, the seed (the same seed and settings give the same audio) and the number of
+0.6), top-k, top-p, the coarse stage's guidance (higher follows what is said more closely and the voice less; only
+models trained for it take it), the seed (the same seed and settings give the same audio) and the number of
 samples."""
 
 

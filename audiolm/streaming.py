@@ -35,6 +35,7 @@ class GenerationStream:
                  progress: Progress | None = None):
         self.model, self.plan, self.seed = model, plan, seed
         self.settings, self.progress = settings or model.default_settings, progress
+        model.check_settings(self.settings)
         self.result: GenerationResult | None = None
 
     @property

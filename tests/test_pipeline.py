@@ -112,6 +112,17 @@ def test_overrides_change_what_the_caller_sets_and_keep_the_rest():
         own.with_overrides((0.1, -0.2, 0.3))
 
 
+def test_settings_a_stage_cannot_follow_are_refused_before_any_work(tiny_model):
+    guided = GenerationSettings().with_overrides(guidance=2.0)
+    assert guided.coarse.guidance == 2.0 and guided.semantic.guidance == guided.fine.guidance == 1.0
+    seen = []
+    with pytest.raises(SettingsError, match="coarse stage .* cannot be guided"):
+        tiny_model.unconditional(0.5, settings=guided, progress=lambda stage, fraction: seen.append(stage))
+    assert seen == []  # not even the semantic stage ran
+    with pytest.raises(SettingsError, match="semantic stage .* cannot be guided"):
+        tiny_model.check_settings(GenerationSettings(semantic=SamplingConfig(0.6, guidance=2.0)))
+
+
 def test_a_space_request_takes_the_bundles_settings_unless_it_sets_temperatures():
     from audiolm.space import Request
 
@@ -120,6 +131,9 @@ def test_a_space_request_takes_the_bundles_settings_unless_it_sets_temperatures(
     assert Request("tiny", "unconditional").settings_for(model) == model.default_settings
     mine = Request("tiny", "unconditional", temperatures=(0.5, 0.5, 0.5), top_p=0.8).settings_for(model)
     assert mine.temperatures == (0.5, 0.5, 0.5) and mine.coarse.guidance == 2.0 and mine.fine.top_p == 0.8
+    assert Request("tiny", "unconditional", guidance=1).settings_for(model).coarse.guidance == 1.0
+    with pytest.raises(SettingsError, match="Coarse guidance must be a number from 0 to 8"):
+        Request("tiny", "unconditional", guidance=9)
 
 
 def test_fp16_bundle_loads_into_fp32(tmp_path, tiny_model):
