@@ -25,8 +25,7 @@ from audiolm.errors import AudioLMError, BundleError
 from audiolm.pipeline import GenerationSettings
 from audiolm.sampling import SEED_MAX, parse_seed, shorten
 from audiolm.space import (ABOUT, MAX_GUIDANCE, MAX_SAMPLES, MAX_SECONDS, MAX_TEMPERATURE, MAX_TOP_K, BundleSource,
-                           BundleStore,
-                           OutputFolder, Request, Response, model_card_summary, run, run_streamed)
+                           BundleStore, OutputFolder, Request, Response, model_card_summary, run, run_streamed)
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "examples"
@@ -209,7 +208,7 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
         return generate(store, outputs, request("continuation", audio, None, bundle, seconds, t_sem, t_coarse,
                                                 t_fine, top_k, seed, samples), progress)
 
-    # what the page's buttons call: the same plus top-p; unconditional and continuation stream
+    # what the page's buttons call: the same plus top-p and guidance; unconditional and continuation stream
     def unconditional_page(bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p, guidance,
                            progress=gr.Progress()):
         yield from generate_streamed(store, outputs, request("unconditional", None, None, bundle, seconds, t_sem,
@@ -252,15 +251,20 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
                         f"{MAX_SECONDS:g} s are used. Uploads and results are deleted after "
                         f"{keep_files_seconds / 60:g} minutes.")
         temperature_sliders, guidance_sliders = [], []  # every tab's, set to a bundle's own when it is picked
+
+        def tab_controls():
+            """A tab's Advanced controls, its sliders of a bundle's own settings recorded."""
+            controls, page_only = advanced_controls(own)
+            temperature_sliders.extend(controls[:3])
+            guidance_sliders.append(page_only[1])
+            return controls, page_only
         with gr.Tab("Continuation"):
             with gr.Row(equal_height=False):
                 with gr.Column(min_width=320):
                     audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Prompt",
                                      elem_id="continuation-prompt")
                     seconds = seconds_slider("continuation")
-                    controls, page_only = advanced_controls(own)
-                    temperature_sliders += controls[:3]
-                    guidance_sliders.append(page_only[1])
+                    controls, page_only = tab_controls()
                     button = gr.Button("Continue", variant="primary", elem_id="continuation-button")
                     if examples:
                         gr.Examples(examples, [audio, bundle], cache_examples=False, example_labels=labels,
@@ -277,9 +281,7 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
                                      elem_id="acoustic-input")
                     voice = gr.Audio(sources=["upload", "microphone"], type="filepath",
                                      label="Voice prompt (optional: speaker conversion)", elem_id="acoustic-voice")
-                    controls, page_only = advanced_controls(own)
-                    temperature_sliders += controls[:3]
-                    guidance_sliders.append(page_only[1])
+                    controls, page_only = tab_controls()
                     button = gr.Button("Generate", variant="primary", elem_id="acoustic-button")
                     if examples:
                         gr.Examples(examples, [audio, bundle], cache_examples=False, example_labels=labels,
@@ -292,14 +294,13 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
             with gr.Row(equal_height=False):
                 with gr.Column(min_width=320):
                     seconds = seconds_slider("unconditional")
-                    controls, page_only = advanced_controls(own)
-                    temperature_sliders += controls[:3]
-                    guidance_sliders.append(page_only[1])
+                    controls, page_only = tab_controls()
                     button = gr.Button("Generate", variant="primary", elem_id="unconditional-button")
                 with gr.Column(min_width=320):
                     live, outs = result_outputs("unconditional", streamed=True)
             wire(button, unconditional_page, unconditional, "unconditional", [bundle, seconds, *controls], page_only,
                  live, outs)
+
         def own_sampling(name):
             settings = store.get(name).default_settings
             return [*settings.temperatures * 3, *[settings.coarse.guidance] * 3]

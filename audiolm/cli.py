@@ -168,7 +168,6 @@ def cmd_generate(args):
         check_out(path)
     model = load_model(args)
     settings = model.default_settings.with_overrides(args.temperature, args.top_k, args.top_p, args.guidance)
-    model.check_settings(settings)
     kwargs = dict(num_samples=args.num_samples, seed=args.seed, settings=settings, progress=tqdm_progress())
     if args.mode == "unconditional":
         result = model.unconditional(args.seconds, **kwargs)

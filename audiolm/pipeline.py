@@ -227,7 +227,7 @@ class AudioLM:
         """A ``SettingsError`` before any work where a stage cannot sample as asked (guidance it was not
         trained for)."""
         for role, stage in self.stages.items():
-            stage.guidance(None if role == "semantic" else torch.empty(0), getattr(settings, role))
+            stage.guidance(getattr(settings, role))
 
     def _checked_audio(self, wav, what: str) -> np.ndarray:
         return check_waveform(wav, what, self.config.sample_rate, min_samples=self.alignment_samples)

@@ -30,8 +30,7 @@ from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
 
 def settings_to_try(own: GenerationSettings, guidance: list[float] | None) -> dict[str, GenerationSettings]:
     if guidance:
-        return {f"the bundle's, coarse guidance {w:g}": replace(own, coarse=replace(own.coarse, guidance=w))
-                for w in guidance}
+        return {f"the bundle's, coarse guidance {w:g}": own.with_overrides(guidance=w) for w in guidance}
     return {"the bundle's own": own,
             "paper (0.6 / 0.8 / 0.6)": GenerationSettings(),
             "coarse T 0.8, top-k 50": replace(own, coarse=replace(own.coarse, temperature=0.8, top_k=50)),

@@ -121,9 +121,10 @@ class Stage(nn.Module, ABC):
             cond_ready(total_frames)
         yield total_frames, self.generate(cond, prefix, total_frames, sampling, generator, progress)
 
-    def guidance(self, cond: torch.Tensor | None, sampling: SamplingConfig) -> float:
+    def guidance(self, sampling: SamplingConfig, cond_given: bool = True) -> float:
         """The guidance weight ``sampling`` asks of this stage (1: none), or a ``SettingsError`` where the stage
-        cannot be guided. Layouts that can (a cond, trained with cond dropout) override it."""
+        cannot be guided (``cond_given``: whether the call passes a cond). Layouts that can (a cond, trained
+        with cond dropout) override it."""
         if sampling.guidance != 1:
             raise SettingsError(f"the {self.config.name} stage ({self.layout} layout) cannot be guided: guidance "
                                 "needs a conditioned flat stage trained with cond_dropout; set guidance to 1.")

@@ -205,7 +205,7 @@ class DelayStage(Stage):
         levels (one forward per delayed step, KV-cached; known entries are fed, never sampled; one
         ``sample`` call per level and generated entry, level order within a step)."""
         c, sampling = self.config, sampling or SamplingConfig()
-        self.guidance(cond, sampling)  # these layouts take no guidance: an error unless 1
+        self.guidance(sampling)  # these layouts take no guidance: an error unless 1
         B, known, L = prefix.shape[0], prefix.shape[2], c.target_levels
         _check(prefix, L, c.target_codebook, "prefix")
         if cond_ready is not None:

@@ -166,9 +166,9 @@ class FlatStage(Stage):
             pass
         return out
 
-    def guidance(self, cond: torch.Tensor | None, sampling: SamplingConfig) -> float:
-        if sampling.guidance != 1 and not (cond is not None and self.config.cond_levels and self.config.cond_dropout):
-            super().guidance(cond, sampling)  # the error: nothing to guide by, or no null cond learnt
+    def guidance(self, sampling: SamplingConfig, cond_given: bool = True) -> float:
+        if sampling.guidance != 1 and not (cond_given and self.config.cond_levels and self.config.cond_dropout):
+            super().guidance(sampling, cond_given)  # the error: nothing to guide by, or no null cond learnt
         return sampling.guidance
 
     def draws(self, known: int, total: int, sampling: SamplingConfig) -> int:
@@ -183,7 +183,7 @@ class FlatStage(Stage):
         Past one window the prefix stays in context (``windows.autoregressive_windows``)."""
         c, sampling = self.config, sampling or SamplingConfig()
         B, known = prefix.shape[0], prefix.shape[2]
-        weight = self.guidance(cond, sampling)
+        weight = self.guidance(sampling, cond is not None)
         guided = weight != 1  # rows B.. of each window hold the same context with the null cond
         if cond_ready is not None:
             cond_ready(total_frames)
