@@ -58,6 +58,45 @@ def stage_specs(bundle) -> dict[str, StageSpec]:
     }
 
 
+@dataclass(kw_only=True)
+class StreamStageConfig:
+    """The role part of an autoregressive stage's config (flat and delay layouts): the streams it reads and
+    writes, their rates and codebooks, and its context window in target frames."""
+    name: str = "coarse"  # semantic | coarse | fine
+    cond_levels: int = 1
+    cond_codebook: int = 512
+    cond_rate: float = 25.0  # cond frames per second
+    target_levels: int = 4
+    target_codebook: int = 1024
+    target_rate: float = 50.0  # target frames per second
+    first_target_level: int = 0  # codec level of the first target stream (0 coarse, Q' fine)
+    window_frames: int = 500  # target frames per context window (10 s at 50 Hz)
+
+    @staticmethod
+    def role_fields(spec: StageSpec, size: "StageSize") -> dict:
+        """This part filled from a role and a size (a layout's ``config_for`` adds its own fields)."""
+        return dict(name=spec.name, cond_levels=spec.cond_levels, cond_codebook=spec.cond_codebook,
+                    cond_rate=spec.cond_rate, target_levels=spec.target_levels,
+                    target_codebook=spec.target_codebook, target_rate=spec.target_rate,
+                    first_target_level=spec.first_target_level, window_frames=size.window_frames)
+
+    @property
+    def target_offset(self) -> int:  # the first target embedding row: the cond levels' rows come first
+        return self.cond_levels * self.cond_codebook
+
+    def cond_span(self, start: int, end: int) -> tuple[int, int]:
+        """Cond frames covering target frames ``[start, end)``."""
+        return cond_span(self.cond_rate, self.target_rate, start, end)
+
+    def mismatches(self, spec: StageSpec) -> list[tuple[str, object, object]]:
+        """``(what, this config's value, the role's value)`` for each stream the role sees otherwise."""
+        fields = ["target_levels", "target_codebook", "target_rate", "cond_levels"]
+        if spec.cond_levels:  # the semantic stage has no cond stream: its cond codebook and rate mean nothing
+            fields += ["cond_codebook", "cond_rate"]
+        return [(name, getattr(self, name), getattr(spec, name)) for name in fields
+                if getattr(self, name) != getattr(spec, name)]
+
+
 @dataclass(frozen=True)
 class StageSize:
     """Transformer width, depth and heads, target frames per context window, and the share of training

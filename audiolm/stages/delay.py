@@ -28,7 +28,8 @@ from torch import nn
 
 from ..sampling import SamplingConfig, sample
 from ..transformer import Transformer, TransformerConfig, _init_weights
-from .base import ProgressFn, Stage, StageSize, StageSpec, check_no_cond_dropout, cond_span, one_draw_per_token
+from .base import (ProgressFn, Stage, StageSize, StageSpec, StreamStageConfig, check_no_cond_dropout, cond_span,
+                   one_draw_per_token)
 from .windows import autoregressive_windows, pinned
 
 
@@ -41,16 +42,7 @@ def window_positions(cond_levels: int, cond_rate: float, target_levels: int, tar
 
 
 @dataclass(kw_only=True)
-class DelayStageConfig:
-    name: str = "coarse"  # semantic | coarse | fine
-    cond_levels: int = 1
-    cond_codebook: int = 512
-    cond_rate: float = 25.0  # cond frames per second
-    target_levels: int = 4
-    target_codebook: int = 1024
-    target_rate: float = 50.0  # target frames per second
-    first_target_level: int = 0  # codec level of the first target stream
-    window_frames: int = 500  # target frames per context window
+class DelayStageConfig(StreamStageConfig):
     aligned_cond: bool = True  # add each step's cond frame to its input (besides the cond prefix)
     # training only: the fraction of target ids replaced by random ids in the stage's *inputs* (the loss keeps
     # the true ids), so that it cannot just copy the previous frame and leans on its cond
@@ -62,19 +54,12 @@ class DelayStageConfig:
         return self.target_codebook
 
     @property
-    def target_offset(self) -> int:  # embedding rows: [cond levels | target levels (K + PAD each) | BOS, SEP]
-        return self.cond_levels * self.cond_codebook
-
-    @property
-    def bos(self) -> int:
+    def bos(self) -> int:  # embedding rows: [cond levels | target levels (K + PAD each) | BOS, SEP]
         return self.target_offset + self.target_levels * (self.target_codebook + 1)
 
     @property
     def sep(self) -> int:
         return self.bos + 1
-
-    def cond_span(self, start: int, end: int) -> tuple[int, int]:
-        return cond_span(self.cond_rate, self.target_rate, start, end)
 
     def window_positions(self) -> int:
         return window_positions(self.cond_levels, self.cond_rate, self.target_levels, self.target_rate,
@@ -156,19 +141,12 @@ class DelayStage(Stage):
         positions = window_positions(spec.cond_levels, spec.cond_rate, spec.target_levels, spec.target_rate,
                                      size.window_frames)
         return DelayStageConfig(
-            name=spec.name, cond_levels=spec.cond_levels, cond_codebook=spec.cond_codebook, cond_rate=spec.cond_rate,
-            target_levels=spec.target_levels, target_codebook=spec.target_codebook, target_rate=spec.target_rate,
-            first_target_level=spec.first_target_level, window_frames=size.window_frames,
+            **DelayStageConfig.role_fields(spec, size),
             transformer=TransformerConfig(d_model=size.d_model, n_layers=size.n_layers, n_heads=size.n_heads,
                                           max_seq_len=positions))
 
     def mismatches(self, spec: StageSpec) -> list[tuple[str, object, object]]:
-        c = self.config
-        fields = ["target_levels", "target_codebook", "target_rate", "cond_levels"]
-        if spec.cond_levels:
-            fields += ["cond_codebook", "cond_rate"]
-        return [(name, getattr(c, name), getattr(spec, name)) for name in fields
-                if getattr(c, name) != getattr(spec, name)]
+        return self.config.mismatches(spec)
 
     # ----- training -----
     def loss(self, cond: torch.Tensor | None, target: torch.Tensor,

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ..sampling import SamplingConfig, sample
 from ..transformer import DecoderLM, TransformerConfig
-from .base import ProgressFn, Stage, StageSize, StageSpec, cond_span, one_draw_per_token
+from .base import ProgressFn, Stage, StageSize, StageSpec, StreamStageConfig, cond_span, one_draw_per_token
 from .windows import autoregressive_windows, pinned
 
 
@@ -29,24 +29,11 @@ def window_tokens(cond_levels: int, cond_rate: float, target_levels: int, target
 
 
 @dataclass(kw_only=True)
-class FlatStageConfig:
-    name: str = "coarse"  # semantic | coarse | fine
-    cond_levels: int = 1
-    cond_codebook: int = 512
-    cond_rate: float = 25.0  # cond frames per second
-    target_levels: int = 4
-    target_codebook: int = 1024
-    target_rate: float = 50.0  # target frames per second
-    first_target_level: int = 0  # codec level of the first target stream (0 coarse, Q' fine)
-    window_frames: int = 500  # target frames per context window (10 s at 50 Hz)
+class FlatStageConfig(StreamStageConfig):
     # share of training windows whose cond is replaced by the null cond (every cond position BOS), so that
     # the stage also models the target without cond: what classifier-free guidance subtracts at sampling
     cond_dropout: float = 0.0
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
-
-    @property
-    def target_offset(self) -> int:
-        return self.cond_levels * self.cond_codebook
 
     @property
     def vocab_size(self) -> int:
@@ -59,10 +46,6 @@ class FlatStageConfig:
     @property
     def sep(self) -> int:
         return self.vocab_size - 1
-
-    def cond_span(self, start: int, end: int) -> tuple[int, int]:
-        """Cond frames covering target frames ``[start, end)``."""
-        return cond_span(self.cond_rate, self.target_rate, start, end)
 
     def window_tokens(self) -> int:
         return window_tokens(self.cond_levels, self.cond_rate, self.target_levels, self.target_rate,
@@ -128,20 +111,12 @@ class FlatStage(Stage):
         tokens = window_tokens(spec.cond_levels, spec.cond_rate, spec.target_levels, spec.target_rate,
                                size.window_frames)
         return FlatStageConfig(
-            name=spec.name, cond_levels=spec.cond_levels, cond_codebook=spec.cond_codebook, cond_rate=spec.cond_rate,
-            target_levels=spec.target_levels, target_codebook=spec.target_codebook, target_rate=spec.target_rate,
-            first_target_level=spec.first_target_level, window_frames=size.window_frames,
-            cond_dropout=size.cond_dropout if spec.cond_levels else 0.0,
+            **FlatStageConfig.role_fields(spec, size), cond_dropout=size.cond_dropout if spec.cond_levels else 0.0,
             transformer=TransformerConfig(d_model=size.d_model, n_layers=size.n_layers, n_heads=size.n_heads,
                                           max_seq_len=tokens))
 
     def mismatches(self, spec: StageSpec) -> list[tuple[str, object, object]]:
-        c = self.config
-        fields = ["target_levels", "target_codebook", "target_rate", "cond_levels"]
-        if spec.cond_levels:  # the semantic stage has no cond stream: its cond codebook and rate mean nothing
-            fields += ["cond_codebook", "cond_rate"]
-        return [(name, getattr(c, name), getattr(spec, name)) for name in fields
-                if getattr(c, name) != getattr(spec, name)]
+        return self.config.mismatches(spec)
 
     # ----- training -----
     def loss(self, cond: torch.Tensor | None, target: torch.Tensor,
