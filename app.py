@@ -301,9 +301,10 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
             wire(button, unconditional_page, unconditional, "unconditional", [bundle, seconds, *controls], page_only,
                  live, outs)
 
-        def own_sampling(name):
+        def own_sampling(name):  # each tab's sliders, in the order tab_controls recorded them
             settings = store.get(name).default_settings
-            return [*settings.temperatures * 3, *[settings.coarse.guidance] * 3]
+            tabs = len(guidance_sliders)
+            return [*settings.temperatures * tabs, *[settings.coarse.guidance] * tabs]
         bundle.change(own_sampling, bundle, temperature_sliders + guidance_sliders, api_visibility="private")
         about(store)
     return app
