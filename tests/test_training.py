@@ -171,6 +171,9 @@ def test_tiny_recipe_end_to_end_and_resume(tiny_recipe_run):
     assert all(a.shape == (4, 2 * len(s)) for s, a in zip(cache.semantic, cache.acoustic))
     streams, acoustic = cache.streams()
     assert len(streams) == 4 and streams[0].shape[1] * 2 == acoustic[0].shape[1]
+    cut, cut_acoustic = cache.streams((3, 6))  # a recipe's stage_tail_seconds: the streams' ends cut, aligned
+    assert all(torch.equal(c, s[:, :-3]) and torch.equal(ca, a[:, :-6])
+               for c, s, ca, a in zip(cut, streams, cut_acoustic, acoustic))
 
     # a second run resumes: nothing retrains, and --steps extends one component
     before = (work / "coarse" / "state.safetensors").stat().st_mtime
@@ -272,6 +275,28 @@ def test_per_utterance_mfcc_targets_ignore_a_fixed_filter():
     assert (ids[:half] == ids[half:]).mean() > 0.95
     with pytest.raises(ValueError, match="mfcc-cmvn"):
         mfcc_targets([wav], config, features="cepstrum")
+
+
+def test_onset_targets_mark_a_note_struck_again():
+    """Chroma cannot tell a re-struck note from a held one; the ``onset`` piece can."""
+    from audiolm.semantic import BuiltinEncoderConfig
+    from audiolm.training.semantic_encoder import chroma_frames, onset_frames, target_frames
+    config, sr = BuiltinEncoderConfig(), 16000
+    t = np.arange(sr) / sr
+    note = (np.sin(2 * np.pi * 220 * t) * np.exp(-3 * t)).astype(np.float32)
+    wav = np.concatenate([np.zeros(sr // 2, np.float32), note, note, np.zeros(sr // 2, np.float32)])
+    frame = lambda seconds: int(seconds * sr / config.hop_length)  # noqa: E731
+    strikes, held = [frame(0.5), frame(1.5)], [frame(1.0), frame(2.0)]
+    flux = onset_frames(wav, config).mean(1)
+    assert flux.shape == (len(wav) // config.hop_length,)
+    assert min(max(flux[s - 1:s + 2]) for s in strikes) > 3 * max(flux[h] for h in held)
+    chroma = chroma_frames(wav, config)
+    assert chroma[strikes[1]].argmax() == chroma[frame(1.3)].argmax() == 9  # chroma: an A, held or struck
+    feats = target_frames([wav], config, "mfcc+onset")
+    assert feats.shape == (len(flux), 39 + 8)
+    assert np.allclose(feats[:, 39:].var(0).sum(), 39, rtol=0.01)  # weighted to the MFCC's variance
+    with pytest.raises(ValueError, match="onset"):
+        target_frames([wav], config, "mfcc+beats")
 
 
 @pytest.mark.slow

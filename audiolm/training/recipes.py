@@ -66,6 +66,9 @@ class Recipe:
     semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=16, lr=1e-3))
     coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1800, batch_size=8, lr=1e-3))
     fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=16, lr=1e-3))
+    # seconds cut from the end of every training stream before the stages see it (``TokenCache.streams``):
+    # a generator has no idea where in a piece it is, so endings in its windows make it end at random
+    stage_tail_seconds: float = 0.0
     weights_dtype: str = "float16"  # of the bundle: float16 or int8 (per-row scales, half the size)
     # the bundle's own default sampling (its generation_config.json): the paper's unless a recipe measured better
     sampling: GenerationSettings = field(default_factory=GenerationSettings)
@@ -249,6 +252,9 @@ class MixedPianoRecipe(PianoRecipe):
         steps=3000, batch_size=8, lr=1e-3, init_from="checkpoints/piano/coarse"))
     fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=1500, batch_size=16, lr=5e-4, warmup=50, init_from="checkpoints/piano/fine"))
+    # every piece ends in its last chord's decay and 2-3 s of silence; trained on windows with endings, 2 of
+    # 12 held-out continuations went silent within 6 s (pieces run 20-40 s, the continuation starts at 6 s)
+    stage_tail_seconds: float = 3.0
 
 
 RECIPES = {"speech": SpeechRecipe, "speech-mixed": MixedSpeechRecipe, "piano": PianoRecipe,

@@ -132,7 +132,9 @@ class TrainingRun:
     def stage(self, role: str):
         from ..stages import layout_class, stage_specs
         from .stages import train_stage
-        semantic, acoustic = self.tokens("train").streams()
+        b, tail = self.recipe.bundle, self.recipe.stage_tail_seconds
+        semantic, acoustic = self.tokens("train").streams((round(tail * b.semantic_rate),
+                                                           round(tail * b.acoustic_rate)))
         spec = stage_specs(self.recipe.bundle)[role]
         return train_stage(spec, layout_class(self.recipe.bundle.stage_layout(role)), self.stage_configs()[role],
                            semantic, acoustic, self.work / role, self._train(getattr(self.recipe, f"{role}_train")))

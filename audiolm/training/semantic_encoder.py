@@ -90,32 +90,59 @@ def chroma_frames(wav: np.ndarray, config: BuiltinEncoderConfig) -> np.ndarray:
     return _stacked(chroma, len(wav), c)
 
 
+ONSET_BANDS = 8
+
+
+def onset_frames(wav: np.ndarray, config: BuiltinEncoderConfig) -> np.ndarray:
+    """Log onset strength in ``ONSET_BANDS`` mel bands (SuperFlux: librosa's ``lag=2, max_size=3``, the
+    detector the music eval uses), averaged over ``stack`` frames: ``(ceil(L/hop), ONSET_BANDS)``.
+    Chroma and MFCC say which notes sound; this says when one is struck, also when it is struck again."""
+    c = config
+    mel = librosa.power_to_db(librosa.feature.melspectrogram(y=wav, sr=c.sample_rate, n_fft=c.n_fft,
+                                                             hop_length=c.mel_hop, n_mels=c.n_mels))
+    edges = np.linspace(0, c.n_mels, ONSET_BANDS + 1).astype(int)
+    flux = librosa.onset.onset_strength_multi(S=mel, sr=c.sample_rate, hop_length=c.mel_hop, lag=2, max_size=3,
+                                              channels=list(edges))
+    return _stacked(np.log1p(flux).T, len(wav), c)
+
+
 def _standardised(feats: np.ndarray) -> np.ndarray:
     return (feats - feats.mean(0)) / (feats.std(0) + 1e-5)
 
 
+TARGET_PIECES = {
+    "mfcc": mfcc_frames,  # MFCC + deltas: HuBERT's first iteration, for speech
+    # the same, standardised per utterance: fewer speaker and channel cues in the classes
+    "mfcc-cmvn": lambda wav, config: _standardised(mfcc_frames(wav, config)),
+    "chroma": chroma_frames,  # pitch classes: for music
+    "onset": onset_frames,  # note onsets: for music
+}
+
+
+def target_frames(waves: list[np.ndarray], config: BuiltinEncoderConfig, features: str) -> np.ndarray:
+    """Every frame's features for ``features``, pieces of ``TARGET_PIECES`` joined with ``+`` (e.g.
+    ``mfcc+chroma``): each piece standardised over the corpus and weighted to carry as much variance as
+    the first, so that k-means follows all of them."""
+    pieces = features.split("+")
+    unknown = [p for p in pieces if p not in TARGET_PIECES]
+    if unknown:
+        raise ValueError(f"unknown target features {unknown[0]!r}: {', '.join(TARGET_PIECES)}, joined with +")
+    columns = []
+    for piece in pieces:
+        frames = [TARGET_PIECES[piece](w, config) for w in tqdm(waves, desc=piece, leave=False)]
+        columns.append(_standardised(np.concatenate(frames)))
+    first = columns[0].shape[1]
+    return np.concatenate([c * np.sqrt(first / c.shape[1]) for c in columns], 1)
+
+
 def mfcc_targets(waves: list[np.ndarray], config: BuiltinEncoderConfig, seed: int = 0,
                  fit_frames: int = 200_000, features: str = "mfcc") -> torch.Tensor:
-    """k-means (``config.num_targets`` classes) of standardised frame features, for every frame.
-
-    ``features``: ``mfcc`` (MFCC + deltas: HuBERT's first iteration, for speech) or
-    ``mfcc-cmvn`` (the same, standardised per utterance: fewer speaker and channel cues in the classes) or
-    ``mfcc+chroma`` (the same plus 12 chroma bins weighted to carry as much variance as the
-    39 MFCC dimensions, so the classes follow pitch classes too: for music).
-    """
+    """k-means (``config.num_targets`` classes) of the standardised ``features`` (``target_frames``) of
+    every frame."""
     from sklearn.cluster import MiniBatchKMeans
 
     padded = [np.pad(w, (0, -len(w) % config.hop_length)) for w in waves]
-    per_utterance = [mfcc_frames(w, config) for w in tqdm(padded, desc="MFCC", leave=False)]
-    if features == "mfcc-cmvn":  # each utterance standardised alone: its speaker's and channel's means removed
-        per_utterance = [_standardised(f) for f in per_utterance]
-    feats = _standardised(np.concatenate(per_utterance))
-    if features == "mfcc+chroma":
-        chroma = _standardised(np.concatenate([chroma_frames(w, config)
-                                               for w in tqdm(padded, desc="chroma", leave=False)]))
-        feats = np.concatenate([feats, chroma * np.sqrt(feats.shape[1] / chroma.shape[1])], 1)
-    elif features not in ("mfcc", "mfcc-cmvn"):
-        raise ValueError(f"unknown target features {features!r}: mfcc, mfcc-cmvn or mfcc+chroma")
+    feats = target_frames(padded, config, features)
     rng = np.random.default_rng(seed)
     subset = feats[rng.permutation(len(feats))[:fit_frames]]
     kmeans = MiniBatchKMeans(config.num_targets, batch_size=4096, random_state=seed, n_init=3).fit(subset)

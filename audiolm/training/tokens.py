@@ -25,15 +25,17 @@ class TokenCache:
     acoustic: list[torch.Tensor]  # per utterance (Q, T_a)
     records: list[dict]  # the corpus records, same order
 
-    def streams(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def streams(self, tail_frames: tuple[int, int] = (0, 0)) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Per-speaker (speech) or per-piece (music, a record's ``stream``) concatenations:
-        semantic ``(1, T_s)`` and acoustic ``(Q, T_a)`` streams."""
+        semantic ``(1, T_s)`` and acoustic ``(Q, T_a)`` streams, without their last ``tail_frames``
+        (semantic, acoustic)."""
         by_speaker: dict[int | str, list[int]] = {}
         for i, record in enumerate(self.records):
             by_speaker.setdefault(record.get("stream", record.get("speaker")), []).append(i)
         sem = [torch.cat([self.semantic[i] for i in idx])[None] for idx in by_speaker.values()]
         aco = [torch.cat([self.acoustic[i] for i in idx], 1) for idx in by_speaker.values()]
-        return sem, aco
+        cut_sem, cut_aco = tail_frames
+        return [s[:, :max(0, s.shape[1] - cut_sem)] for s in sem], [a[:, :max(0, a.shape[1] - cut_aco)] for a in aco]
 
     def save(self, path: Path, fingerprint: str) -> None:
         tensors = {"semantic": torch.cat(self.semantic), "acoustic": torch.cat(self.acoustic, 1),
