@@ -90,22 +90,6 @@ def chroma_frames(wav: np.ndarray, config: BuiltinEncoderConfig) -> np.ndarray:
     return _stacked(chroma, len(wav), c)
 
 
-ONSET_BANDS = 8
-
-
-def onset_frames(wav: np.ndarray, config: BuiltinEncoderConfig) -> np.ndarray:
-    """Log onset strength in ``ONSET_BANDS`` mel bands (SuperFlux: librosa's ``lag=2, max_size=3``, the
-    detector the music eval uses), averaged over ``stack`` frames: ``(ceil(L/hop), ONSET_BANDS)``.
-    Chroma and MFCC say which notes sound; this says when one is struck, also when it is struck again."""
-    c = config
-    mel = librosa.power_to_db(librosa.feature.melspectrogram(y=wav, sr=c.sample_rate, n_fft=c.n_fft,
-                                                             hop_length=c.mel_hop, n_mels=c.n_mels))
-    edges = np.linspace(0, c.n_mels, ONSET_BANDS + 1).astype(int)
-    flux = librosa.onset.onset_strength_multi(S=mel, sr=c.sample_rate, hop_length=c.mel_hop, lag=2, max_size=3,
-                                              channels=list(edges))
-    return _stacked(np.log1p(flux).T, len(wav), c)
-
-
 def _standardised(feats: np.ndarray) -> np.ndarray:
     return (feats - feats.mean(0)) / (feats.std(0) + 1e-5)
 
@@ -115,7 +99,6 @@ TARGET_PIECES = {
     # the same, standardised per utterance: fewer speaker and channel cues in the classes
     "mfcc-cmvn": lambda wav, config: _standardised(mfcc_frames(wav, config)),
     "chroma": chroma_frames,  # pitch classes: for music
-    "onset": onset_frames,  # note onsets: for music
 }
 
 
