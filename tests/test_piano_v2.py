@@ -224,6 +224,27 @@ def test_piano_mixed_recipe_plays_both_pianos_with_a_6s_pinned_context():
     assert recipe.codec_train.init_from == "checkpoints/piano/codec"
     assert recipe.coarse_train.init_from == "checkpoints/piano/coarse"
     assert recipe.coarse_train.steps > RECIPES["piano"]().coarse_train.steps
+    # the stages never see a piece's ending (its last chord's decay and 2-3 s of silence)
+    assert recipe.stage_tail_seconds >= 3.0 and RECIPES["piano"]().stage_tail_seconds == 0
     tiny = tiny_recipe("piano-mixed")
     assert tiny.kind == "piano-mixed" and tiny.bundle.coarse_layout == "autoregressive"
     assert tiny.coarse_size.cond_dropout == recipe.coarse_size.cond_dropout
+
+
+def test_piano_mixed_card_credits_both_pianos_and_names_its_eval_data():
+    import torch
+
+    from audiolm.pipeline import GenerationSettings
+    from audiolm.training.model_card import model_card
+    from audiolm.training.recipes import RECIPES
+
+    part = torch.nn.Linear(2, 2)
+    model = SimpleNamespace(codec=part, semantic_tokenizer=part, semantic_stage=part, coarse_stage=part,
+                            fine_stage=part, default_settings=GenerationSettings())
+    mixed = model_card(RECIPES["piano-mixed"](), model, {}, None)
+    assert "Salamander Grand Piano" in mixed.split("## Data")[0]  # in the title
+    licence = mixed.split("## License")[1]
+    assert "CC BY 3.0" in licence and "OpenAIR" in licence and "FluidR3" in licence
+    assert "--data data/piano-mixed" in mixed
+    v1 = model_card(RECIPES["piano"](), model, {}, None)
+    assert "Salamander" not in v1 and "--data data/piano`" in v1

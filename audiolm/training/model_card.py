@@ -56,8 +56,9 @@ def mixed_speech_data(c, manifest: dict | None = None) -> list[str]:
 
 
 def piano_data(c) -> list[str]:
+    pianos = "a General MIDI soundfont" + (" and the Salamander Grand Piano" if c.salamander_share else "")
     return [
-        "# AudioLM, piano (generated pieces rendered with a General MIDI soundfont)", "",
+        f"# AudioLM, piano (generated pieces rendered with {pianos})", "",
         "An AudioLM bundle trained from scratch with this repository's recipe on piano music it generated",
         "and rendered itself: melodies over chord progressions in every key, major and minor, 70-160 BPM,",
         "4/4, 3/4 and 6/8, five accompaniment styles, varied registers and dynamics, General MIDI piano",
@@ -122,7 +123,8 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
               f"Default sampling (`generation_config.json`, used unless a caller sets its own): "
               f"{sampling_summary(model.default_settings)}.", ""]
     held_out = domain.held_out
-    command = f"python -m audiolm eval --bundle checkpoints/{domain.name} --data data/{domain.name}"
+    command = (f"python -m audiolm eval --bundle checkpoints/{domain.name} "
+               f"--data {recipe.eval_data or f'data/{domain.name}'}")
     lines += [f"## Metrics ({held_out})", ""]
     if metrics:
         lines += [markdown(metrics), "", f"Reproduce: `{command}`.", ""]

@@ -38,6 +38,7 @@ class Recipe:
     kind: str = "speech"  # the name in ``RECIPES`` (and the domain's, unless ``domain_name`` says otherwise)
     domain_name: ClassVar[str | None] = None  # the domain (``audiolm.domains``) when it is not ``kind``
     heldout_split: ClassVar[str] = "heldout"  # the corpus split the tokenize step also caches
+    eval_data: ClassVar[str] = ""  # the corpus `python -m audiolm eval --data` takes; "" = data/DOMAIN
     corpus: SpeechCorpusConfig = field(default_factory=SpeechCorpusConfig)
     bundle: BundleConfig = field(default_factory=BundleConfig)
     codec: NeuralCodecConfig = field(default_factory=lambda: NeuralCodecConfig(
@@ -255,6 +256,16 @@ class MixedPianoRecipe(PianoRecipe):
     # every piece ends in its last chord's decay and 2-3 s of silence; trained on windows with endings, 2 of
     # 12 held-out continuations went silent within 6 s (pieces run 20-40 s, the continuation starts at 6 s)
     stage_tail_seconds: float = 3.0
+    eval_data: ClassVar[str] = "data/piano-mixed"  # its own held-out pieces: both pianos, rooms
+
+    def card_license(self) -> tuple[str, ...]:
+        return (
+            "MIT, like the code. Training audio and its licences (the weights contain none of it):",
+            "",
+            "- the FluidR3 GM soundfont (MIT), played by fluidsynth (LGPL-2.1);",
+            "- the Salamander Grand Piano's single notes (Yamaha C5; Alexander Holm, CC BY 3.0, as kept in tambien/Piano);",
+            "- room impulse responses from OpenAIR (openairlib.net): CC BY 3.0 / CC BY-SA 3.0 (see "
+            "`../shared/data/rir/CREDITS.md`); simulated rooms by pyroomacoustics (MIT).")
 
 
 RECIPES = {"speech": SpeechRecipe, "speech-mixed": MixedSpeechRecipe, "piano": PianoRecipe,
