@@ -31,7 +31,9 @@ class BundleConfig:
     codebook_size: int = 1024
     semantic_vocab: int = 512
     fine_layout: str = "parallel"  # "parallel" (per-level, Bark-like) or "autoregressive" (the paper's)
-    coarse_layout: str = "autoregressive"  # "autoregressive" (flat, the paper's) or "delay" (MusicGen's pattern)
+    # "autoregressive" (flat, the paper's), "interleaved" (each semantic id just before its codec frames) or
+    # "delay" (MusicGen's pattern)
+    coarse_layout: str = "autoregressive"
 
     def stage_layout(self, role: str) -> str:
         """The layout of a role's stage: the bundle picks the fine and coarse stages'; the semantic one is

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time a randomly initialised bundle of this size instead of --bundle")
     b.add_argument("--fine-layout", choices=["parallel", "autoregressive"], default="parallel",
                    help="fine-stage layout of a --random bundle")
-    b.add_argument("--coarse-layout", choices=["autoregressive", "delay"], default="autoregressive",
+    b.add_argument("--coarse-layout", choices=["autoregressive", "interleaved", "delay"], default="autoregressive",
                    help="coarse-stage layout of a --random bundle (delay: MusicGen's pattern, all levels per step)")
     b.add_argument("--seconds", type=float, default=10.0)
     b.add_argument("--batch", type=int, default=1)
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--out", required=True)
     n.add_argument("--size", choices=["tiny", "default"], default="tiny")
     n.add_argument("--fine-layout", choices=["parallel", "autoregressive"], default="parallel")
-    n.add_argument("--coarse-layout", choices=["autoregressive", "delay"], default="autoregressive")
+    n.add_argument("--coarse-layout", choices=["autoregressive", "interleaved", "delay"], default="autoregressive")
     n.add_argument("--seed", type=int, default=0)
     return parser
 

@@ -9,8 +9,8 @@ from audiolm import AudioLM
 from audiolm.bundle import BundleConfig
 from audiolm.factory import random_audiolm, tiny_bundle_config
 from audiolm.sampling import SamplingConfig
-from audiolm.stages import STAGES, DelayStage, DelayStageConfig, FlatStage, FlatStageConfig, StageSize, layout_class, \
-    load_stage, plan_windows, stage_specs
+from audiolm.stages import STAGES, DelayStage, DelayStageConfig, FlatStage, FlatStageConfig, InterleavedStage, StageSize, \
+    layout_class, load_stage, plan_windows, stage_specs
 from audiolm.stages import delay as delay_module
 from audiolm.streaming import stream_continuation
 from audiolm.testing import synthetic_voice
@@ -228,18 +228,18 @@ def test_pinned_windows(prefix, total, window, align):
     assert covered == total
 
 
-@pytest.mark.parametrize("cls", [FlatStage, DelayStage])
+@pytest.mark.parametrize("cls", [FlatStage, InterleavedStage, DelayStage])
 def test_generation_past_the_window_keeps_the_prompt_in_context(monkeypatch, cls):
     """A prompt longer than the window: every window's context opens with the prompt's first keep frames
     (and their cond), whatever the layout."""
     torch.manual_seed(0)
-    config_class = FlatStageConfig if cls is FlatStage else DelayStageConfig
+    config_class = FlatStageConfig if issubclass(cls, FlatStage) else DelayStageConfig
     stage = cls(config_class(name="coarse", cond_levels=1, cond_codebook=10, target_levels=L, target_codebook=K,
                              window_frames=10, transformer=TransformerConfig(d_model=32, n_layers=1, n_heads=2,
                                                                              max_seq_len=64))).eval()
     cond, prefix = torch.randint(0, 10, (2, 1, 20)), torch.randint(0, K, (2, L, 13))
     conds, targets = [], []  # per window: its cond ids, and its context's level-0 frames
-    if cls is FlatStage:
+    if issubclass(cls, FlatStage):
         real = stage.flatten
         monkeypatch.setattr(stage, "flatten", lambda c, t: conds.append(c) or targets.append(t[:, 0]) or real(c, t))
     else:

@@ -5,14 +5,16 @@ A new layout is one class (a ``Stage`` subclass in its own file) and one entry i
 from .base import ROLES, ProgressFn, Stage, StageSize, StageSpec, stage_specs
 from .delay import DelayStage, DelayStageConfig
 from .flat import FlatStage, FlatStageConfig
+from .interleaved import InterleavedStage
 from .parallel_fine import ParallelFineConfig, ParallelFineStage
 from .windows import plan_windows
 
-STAGES: dict[str, type[Stage]] = {cls.type_name: cls for cls in (FlatStage, DelayStage, ParallelFineStage)}
+STAGES: dict[str, type[Stage]] = {cls.type_name: cls for cls in (FlatStage, DelayStage, InterleavedStage,
+                                                                  ParallelFineStage)}
 
-__all__ = ["DelayStage", "DelayStageConfig", "FlatStage", "FlatStageConfig", "ParallelFineConfig", "ParallelFineStage",
-           "ProgressFn", "ROLES", "STAGES", "Stage", "StageSize", "StageSpec", "layout_class", "load_stage", "plan_windows",
-           "stage_specs"]
+__all__ = ["DelayStage", "DelayStageConfig", "FlatStage", "FlatStageConfig", "InterleavedStage", "ParallelFineConfig",
+           "ParallelFineStage", "ProgressFn", "ROLES", "STAGES", "Stage", "StageSize", "StageSpec", "layout_class",
+           "load_stage", "plan_windows", "stage_specs"]
 
 
 def layout_class(layout: str) -> type[Stage]:
