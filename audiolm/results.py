@@ -19,6 +19,11 @@ def _context_line(context: dict) -> str:
             f"torch {context['torch']}, commit `{context['commit'] or 'unknown'}`.")
 
 
+def eval_command(results: dict, source: str) -> str:
+    data = f" --data {results['data']}" if results.get("data") else ""
+    return f"python -m audiolm eval --bundle {results['bundle']}{data} --out {source}"
+
+
 def eval_section(results: dict, source: str) -> str:
     from .domains import get_domain
     from .evaluation.report import markdown
@@ -28,7 +33,7 @@ def eval_section(results: dict, source: str) -> str:
         f"### `{results['bundle']}`: {held_out}", "",
         _context_line(results["context"]) + (" **Quick subset (`--quick`), not the reference figures.**"
                                               if results.get("quick") else ""),
-        f"Reproduce: `python -m audiolm eval --bundle {results['bundle']} --out {source}`.", "",
+        f"Reproduce: `{eval_command(results, source)}`.", "",
         markdown(results), ""])
 
 
@@ -93,7 +98,7 @@ def card_metrics(results: dict, source: str) -> str:
 
     held_out = get_domain(results.get("kind", "speech")).held_out
     return "\n".join([f"## Metrics ({held_out})", "", _context_line(results["context"]), "", markdown(results), "",
-                      f"Reproduce: `python -m audiolm eval --bundle {results['bundle']} --out {source}`.", "", ""])
+                      f"Reproduce: `{eval_command(results, source)}`.", "", ""])
 
 
 def update_card(card: Path, section: str) -> bool:

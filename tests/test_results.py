@@ -76,3 +76,12 @@ def test_card_metrics_replace_only_their_section(tmp_path):
     (tmp_path / "other.md").write_text("# no metrics here\n")
     with pytest.raises(ValueError, match="no '## Metrics' section"):
         update_card(tmp_path / "other.md", "## Metrics\n")
+
+
+def test_reproduce_lines_name_the_eval_data_when_it_was_not_the_default():
+    from audiolm.results import eval_command
+    results = {"bundle": "checkpoints/piano"}
+    assert eval_command(results, "r.json") == "python -m audiolm eval --bundle checkpoints/piano --out r.json"
+    results["data"] = "data/piano-mixed"
+    assert eval_command(results, "r.json") == ("python -m audiolm eval --bundle checkpoints/piano "
+                                               "--data data/piano-mixed --out r.json")

@@ -55,6 +55,8 @@ def main(argv=None) -> int:
     corpus = domain.corpus(args.data or f"data/{domain.name}")
     results = domain.evaluate(model, corpus, config, real_voices=args.real_voices)
     results["bundle"] = str(args.bundle)
+    if args.data:  # the held-out corpus, when not the domain's default (the reproduce lines name it)
+        results["data"] = str(args.data)
     results["quick"] = args.quick
     results["context"] = context
     if args.out:
