@@ -213,13 +213,13 @@ def test_evaluate_music_reports_clarity_of_real_and_generated(monkeypatch):
 
 def test_piano_mixed_recipe_plays_both_pianos_with_a_6s_pinned_context():
     """The piano v2 recipe: a piano-domain recipe whose corpus mixes the Salamander notes and rooms in,
-    a flat coarse stage of at least 6 s (the issue's bar) trained for guidance, warm starts, longer training."""
+    an interleaved coarse stage of at least 6 s (the issue's bar) trained for guidance, warm starts, longer training."""
     from audiolm.training.recipes import RECIPES, tiny_recipe
 
     recipe = RECIPES["piano-mixed"]()
     assert recipe.domain.name == "piano" and recipe.bundle.domain == "piano"
     assert 0 < recipe.corpus.salamander_share < 1 and 0 < recipe.corpus.room_share < 1
-    assert recipe.bundle.coarse_layout == "autoregressive" and recipe.coarse_size.cond_dropout > 0
+    assert recipe.bundle.coarse_layout == "interleaved" and recipe.coarse_size.cond_dropout > 0
     assert recipe.coarse_size.window_frames / recipe.bundle.acoustic_rate >= 6.0
     assert recipe.codec_train.init_from == "checkpoints/piano/codec"
     assert recipe.coarse_train.init_from == "checkpoints/piano/coarse"
@@ -227,7 +227,7 @@ def test_piano_mixed_recipe_plays_both_pianos_with_a_6s_pinned_context():
     # the stages never see a piece's ending (its last chord's decay and 2-3 s of silence)
     assert recipe.stage_tail_seconds >= 3.0 and RECIPES["piano"]().stage_tail_seconds == 0
     tiny = tiny_recipe("piano-mixed")
-    assert tiny.kind == "piano-mixed" and tiny.bundle.coarse_layout == "autoregressive"
+    assert tiny.kind == "piano-mixed" and tiny.bundle.coarse_layout == "interleaved"
     assert tiny.coarse_size.cond_dropout == recipe.coarse_size.cond_dropout
 
 

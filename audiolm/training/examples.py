@@ -55,9 +55,11 @@ def piano_examples(corpus, folder: Path, count: int, seconds: float) -> tuple[li
         path = _write(folder / f"piano-heldout-{record['id'].split('-')[-1]}.wav",
                       corpus.audio(record)[start:start + int(seconds * sr)], sr)
         written.append(path)
+        piano = ("the Salamander Grand Piano" if record.get("instrument") == "salamander"
+                 else f"GM program {record['program']}")
+        room = ", in a room" if record.get("room") else ""
         lines.append(f"- `{path.name}`: {record['key']}, {record['meter']}, {record['tempo']:g} BPM, "
-                     f"{record['style']} accompaniment, GM program {record['program']} "
-                     f"({seconds:g} s from {offset:g} s)")
+                     f"{record['style']} accompaniment, {piano}{room} ({seconds:g} s from {offset:g} s)")
     return written, lines, "Held-out pieces of the piano corpus (never seen in training), 16 kHz mono"
 
 

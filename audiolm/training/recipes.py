@@ -234,27 +234,34 @@ class PianoRecipe(Recipe):
 class MixedPianoRecipe(PianoRecipe):
     """Piano v2 (issue 16): half the pieces played with the Salamander Grand Piano's recorded notes, a
     third heard in a room; the codec, coarse and fine stages warm-started from the shipped piano bundle
-    and trained longer (the shipped coarse stage's loss still fell at 1.5k steps); a coarse stage with a
-    6 s context (a 4/4 bar at 40 BPM) whose prompt stays pinned in context, trained with cond dropout for
-    classifier-free guidance."""
+    and trained longer (the shipped coarse stage's loss still fell at 1.5k steps); an interleaved coarse
+    stage with a 6 s context (a 4/4 bar at 40 BPM) whose prompt stays pinned in context, trained with cond
+    dropout for classifier-free guidance."""
     kind: str = "piano-mixed"
     domain_name: ClassVar[str] = "piano"
     corpus: PianoCorpusConfig = field(default_factory=lambda: PianoCorpusConfig(salamander_share=0.5,
                                                                                 room_share=0.33))
     codec_train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=6000, batch_size=16, lr=5e-4, warmup=100, init_from="checkpoints/piano/codec"))
-    # the flat layout, as for speech (the delay layout lost the semantic content when free-running, see
-    # MixedSpeechRecipe), at the shipped stage's size: a 6 s flat window is 1350 positions. Seconds per
-    # step of batch 8 on 2 cores (one-off): 2.0 at 128x4, 4.9 at 192x6 (delay layout 192x6: 0.84; 3 s window
-    # 128x4: 0.65)
+    # the interleaved layout: each semantic id just before its codec frames. The flat layout (the delay layout
+    # lost the content when free-running, see MixedSpeechRecipe) at this size rendered the true semantic ids'
+    # harmony at chroma 0.21 (the ids predict 0.56) and went silent in 4 of 12 clips; interleaved, warm-started
+    # from it, 0.37 and none after 500 steps (benchmarks/results/piano-mixed-progress.json). The shipped stage's
+    # size: a 6 s window is 1352 positions. Seconds per step of batch 8 on 2 cores (one-off): 2.0 at 128x4,
+    # 4.9 at 192x6 (delay layout 192x6: 0.84; 3 s window 128x4: 0.65)
+    bundle: BundleConfig = field(default_factory=lambda: BundleConfig(domain="piano", codebook_size=512,
+                                                                      coarse_layout="interleaved"))
     coarse_size: StageSize = field(default_factory=lambda: replace(_size(128, 4, 4, 300), cond_dropout=0.1))
     semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2000, batch_size=16, lr=1e-3))
+    # the shipped stage: 3000 steps of the flat layout from checkpoints/piano/coarse, then 1000 interleaved
+    # (work folder's recipe.json); this recipe trains the interleaved layout from the start
     coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=3000, batch_size=8, lr=1e-3, init_from="checkpoints/piano/coarse"))
     fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=1500, batch_size=16, lr=5e-4, warmup=50, init_from="checkpoints/piano/fine"))
-    # every piece ends in its last chord's decay and 2-3 s of silence; trained on windows with endings, 2 of
-    # 12 held-out continuations went silent within 6 s (pieces run 20-40 s, the continuation starts at 6 s)
+    # every piece ends in its last chord's decay and 2-3 s of silence, which a continuation (6 s from 6 s into
+    # a 20-40 s piece) should not play. Hygiene rather than a measured fix: the continuations that went silent
+    # did so from the flat coarse stage, with semantic ids free of silence ids (the progress JSON)
     stage_tail_seconds: float = 3.0
     eval_data: ClassVar[str] = "data/piano-mixed"  # its own held-out pieces: both pianos, rooms
 
