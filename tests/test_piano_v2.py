@@ -248,3 +248,16 @@ def test_piano_mixed_card_credits_both_pianos_and_names_its_eval_data():
     assert "--data data/piano-mixed" in mixed
     v1 = model_card(RECIPES["piano"](), model, {}, None)
     assert "Salamander" not in v1 and "--data data/piano`" in v1
+
+
+def test_card_counts_a_warm_start_from_a_run(tmp_path):
+    import json as json_module
+
+    from audiolm.training.model_card import _warm_start
+    run = tmp_path / "coarse-flat"
+    (run / "model").mkdir(parents=True)
+    (run / "state.json").write_text(json_module.dumps({"step": 3000, "elapsed": 7524.0}))
+    note, minutes = _warm_start(str(run / "model"))
+    assert minutes == pytest.approx(125.4) and "3000 steps, 125.4 min" in note
+    assert _warm_start("checkpoints/piano/coarse") == (", warm-started from `checkpoints/piano/coarse`", 0.0)
+    assert _warm_start("") == ("", 0.0)

@@ -1,8 +1,10 @@
 """The bundle's model card (``README.md``): data, recipe, training time, metrics, license."""
 from __future__ import annotations
 
+import json
 import os
 import platform
+from pathlib import Path
 
 import torch
 
@@ -112,9 +114,10 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
             lines.append(f"| {name} | {params:.2f} M | reused | — |")
             continue
         minutes = times.get(key, 0) / 60
-        start = f", warm-started from `{train.init_from}`" if train.init_from else ""
+        start, earlier = _warm_start(train.init_from)
+        total_minutes += earlier
         lines.append(f"| {name} | {params:.2f} M | {train.steps} steps × batch {train.batch_size}, lr {train.lr:g}"
-                     f"{start} | {minutes:.1f} min |")
+                     f"{start} | {minutes + earlier:.1f} min |")
     lines += ["", f"Total training time: {total_minutes:.0f} min on {platform.machine()} with "
               f"{os.cpu_count()} CPU cores (torch {torch.__version__}); the k-means and tokenize steps took "
               f"{(times.get('kmeans', 0) + times.get('tokenize', 0)) / 60:.1f} min. "
@@ -132,6 +135,19 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
         lines += [f"Not measured yet: `{command}`.", ""]
     lines += ["## License", "", *recipe.card_license(), ""]
     return "\n".join(lines)
+
+
+def _warm_start(init_from: str) -> tuple[str, float]:
+    """The recipe cell's warm-start note, and the minutes already spent on the weights it starts from: those
+    of a run's export (``<run>/model``, whose ``<run>/state.json`` counts its steps), 0 for a bundle's."""
+    if not init_from:
+        return "", 0.0
+    state = Path(init_from).parent / "state.json"
+    if Path(init_from).name != "model" or not state.is_file():
+        return f", warm-started from `{init_from}`", 0.0
+    run = json.loads(state.read_text())
+    minutes = run.get("elapsed", 0) / 60
+    return f", warm-started from `{init_from}` ({run['step']} steps, {minutes:.1f} min, counted here)", minutes
 
 
 def sampling_summary(settings) -> str:
