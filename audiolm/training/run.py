@@ -167,11 +167,11 @@ class TrainingRun:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written, lines, intro = self.recipe.domain.examples(self.open_corpus(), folder, count, seconds)
-        kind = self.recipe.kind
+        kind, domain = self.recipe.kind, self.recipe.domain.name  # a domain's recipes write the same files
         flag = "" if kind == DEFAULT_RECIPE else f" --recipe {kind}"
-        section = (f"## {kind}\n\n{intro},\nwritten by `python -m audiolm train examples{flag} "
+        section = (f"## {domain}\n\n{intro},\nwritten by `python -m audiolm train examples{flag} "
                    f"--out {folder}`:\n\n" + "\n".join(lines) + "\n")
-        replace_section(folder / "README.md", kind, section)
+        replace_section(folder / "README.md", domain, section)
         return written
 
     def run(self, step: str, out: str | Path | None = None):
