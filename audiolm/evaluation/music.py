@@ -78,7 +78,9 @@ def note_clarity(wav: np.ndarray, sample_rate: int, hop: int = 256) -> dict:
     ``benchmarks/results/note-clarity.json``): peakiness 7.1 clean (7.6 through the piano codec,
     7.0 played by the Salamander sampler, 6.3 in a simulated room), 5.5 / 3.5 convolved with a
     0.5 / 1.5 s noise tail, 4.9 with noise at 10 dB SNR, and 5.6 for the shipped piano bundle's
-    continuations (below the real continuation on 10 of 12). Flatness 0.0004 clean, 0.001 / 0.002
+    continuations (below the real continuation on 10 of 12; v1). On the piano-mixed held-out clips
+    (``--data data/piano-mixed``, ``note-clarity-piano-mixed.json``): 6.7 clean, 7.2 codec, 5.8 in a
+    room, 5.0 / 3.2 smeared, and 5.6 for the piano v2 bundle's continuations. Flatness 0.0004 clean, 0.001 / 0.002
     smeared, 0.09 noisy, but 0.0005 for both the codec round trip and the bundle's continuations:
     it flags noise, peakiness flags smearing.
     """
