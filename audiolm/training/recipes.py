@@ -68,7 +68,7 @@ class Recipe:
     coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1800, batch_size=8, lr=1e-3))
     fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, batch_size=16, lr=1e-3))
     # seconds cut from the end of every training stream before the stages see it (``TokenCache.streams``):
-    # a generator has no idea where in a piece it is, so endings in its windows make it end at random
+    # the stages do not know where in a piece they are, and a continuation should not play its ending
     stage_tail_seconds: float = 0.0
     weights_dtype: str = "float16"  # of the bundle: float16 or int8 (per-row scales, half the size)
     # the bundle's own default sampling (its generation_config.json): the paper's unless a recipe measured better
