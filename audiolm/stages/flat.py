@@ -73,13 +73,17 @@ class FlatStage(Stage):
         self.register_buffer("target_offsets", c.target_offset + torch.arange(c.target_levels) * c.target_codebook,
                              persistent=False)
 
+    def has_cond(self, cond: torch.Tensor | None) -> bool:
+        """Whether this call's windows carry a cond stream."""
+        return cond is not None and self.config.cond_levels > 0
+
     # ----- layout -----
     def flatten(self, cond: torch.Tensor | None, target: torch.Tensor) -> torch.Tensor:
         """``cond (B, Lc, Tc)``, ``target (B, Lt, Tt)`` -> ids ``(B, 2 + Lc*Tc + Lt*Tt)``."""
         B = target.shape[0]
         special = lambda token: torch.full((B, 1), token, dtype=torch.long, device=target.device)  # noqa: E731
         parts = [special(self.config.bos)]
-        if cond is not None and self.config.cond_levels:
+        if self.has_cond(cond):
             self._check(cond, self.config.cond_levels, self.config.cond_codebook, "cond")
             parts.append((cond + self.cond_offsets[:, None]).transpose(1, 2).reshape(B, -1))
         parts.append(special(self.config.sep))
@@ -124,13 +128,19 @@ class FlatStage(Stage):
         """Cross-entropy of every target token, each over its own level's codebook."""
         ids = self.flatten(cond, target)
         B, L, T = target.shape
-        if self.training and self.config.cond_dropout > 0 and cond is not None and self.config.cond_levels:
+        if self.training and self.config.cond_dropout > 0 and self.has_cond(cond):
             drop = torch.rand(B, generator=generator) < self.config.cond_dropout
             ids = self.null_cond(ids, drop.to(ids.device))
-        logits = self.lm(ids[:, :-1])[:, -L * T:].reshape(B, T, L, -1)  # (B, T, L, V)
+        predicted_from = self.loss_positions(cond, ids, T).to(ids.device) - 1  # position p predicts p + 1
+        logits = self.lm(ids[:, :-1])[:, predicted_from]  # (B, T, L, V)
         K = self.config.target_codebook
         per_level = torch.stack([logits[:, :, i, o:o + K] for i, o in enumerate(self.target_offsets.tolist())], 2)
         return F.cross_entropy(per_level.reshape(-1, K).float(), target.transpose(1, 2).reshape(-1))
+
+    def loss_positions(self, cond: torch.Tensor | None, ids: torch.Tensor, frames: int) -> torch.Tensor:
+        """Positions ``(frames, Lt)`` of the target tokens in a window's ``ids``: its last ``Lt * frames``."""
+        L = self.config.target_levels
+        return ids.shape[1] - L * frames + torch.arange(frames * L).view(frames, L)
 
     # ----- sampling -----
     def generate(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
@@ -145,6 +155,14 @@ class FlatStage(Stage):
         if sampling.guidance != 1 and not (cond_given and self.config.cond_levels and self.config.cond_dropout):
             super().guidance(sampling, cond_given)  # the error: nothing to guide by, or no null cond learnt
         return sampling.guidance
+
+    # at most this many ids are fed before a frame's first target token (``frame_opening``)
+    opening_tokens = 0
+
+    def frame_opening(self, cond: torch.Tensor | None, frame: int) -> torch.Tensor | None:
+        """Known ids ``(B, n)`` fed just before ``frame``'s first target token: none in this layout, whose
+        window reads its whole cond up front."""
+        return None
 
     def draws(self, known: int, total: int, sampling: SamplingConfig) -> int:
         return one_draw_per_token(self.config.target_levels, known, total, sampling)
@@ -171,9 +189,13 @@ class FlatStage(Stage):
             ids = self.flatten(window_cond, pinned(out, keep, start, known))
             if guided:
                 ids = torch.cat([ids, self.null_cond(ids)])
-            cache = self.lm.body.new_cache(ids.shape[0], capacity=ids.shape[1] + (end - known) * c.target_levels)
+            per_frame = c.target_levels + self.opening_tokens
+            cache = self.lm.body.new_cache(ids.shape[0], capacity=ids.shape[1] + (end - known) * per_frame)
             feed = ids
             for frame in range(known, end):
+                opening = self.frame_opening(cond, frame)
+                if opening is not None:
+                    feed = torch.cat([feed, torch.cat([opening, self.null_cond(opening)]) if guided else opening], 1)
                 for level, (lo, hi) in enumerate(ranges):
                     logits = self.lm(feed, cache, vocab_range=(lo, hi))[:, -1]
                     if guided:
