@@ -16,10 +16,11 @@ from .audio import DEFAULT_MAX_SECONDS, AudioLimits, check_waveform
 from .bundle import BundleConfig, load_part, resolve_bundle
 from .codec import Codec, load_codec
 from .errors import BundleError, SettingsError
-from .sampling import SampleGenerators, SamplingConfig, check_seed, shorten
+from .sampling import SampleGenerators, SamplingConfig, TokenBias, check_seed, shorten
 from .serialization import config_from_dict, config_to_dict
 from .semantic import SemanticTokenizer
 from .stages import ROLES, Stage, load_stage, stage_specs
+from .voice_prior import voice_bias
 
 Progress = Callable[[str, float], None]  # (stage name, fraction of that stage done)
 
@@ -34,19 +35,30 @@ class GenerationSettings:
     semantic: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=0.6))
     coarse: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=0.8))
     fine: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=0.6))
+    # the voice prior's weight (``audiolm.voice_prior``): added to the logits of the codec ids of the voice
+    # reference's frames that say about the same thing (the prompt, or acoustic generation's voice prompt);
+    # 0 is off, as are modes without a reference
+    voice_prior: float = 0.0
+
+    def __post_init__(self):
+        if isinstance(self.voice_prior, bool) or not isinstance(self.voice_prior, numbers.Real) \
+                or not 0 <= self.voice_prior < math.inf:
+            raise SettingsError(f"voice_prior must be a finite number >= 0 (0 = off), got {shorten(self.voice_prior)}.")
 
     @property
     def temperatures(self) -> tuple[float, float, float]:
         return self.semantic.temperature, self.coarse.temperature, self.fine.temperature
 
     def with_overrides(self, temperatures: tuple[float, float, float] | None = None, top_k: int | None = None,
-                       top_p: float | None = None, guidance: float | None = None) -> "GenerationSettings":
-        """These settings with a caller's temperatures (semantic, coarse, fine), top-k / top-p and coarse-stage
-        guidance; what the caller leaves None stays as is."""
+                       top_p: float | None = None, guidance: float | None = None,
+                       voice_prior: float | None = None) -> "GenerationSettings":
+        """These settings with a caller's temperatures (semantic, coarse, fine), top-k / top-p, coarse-stage
+        guidance and voice prior; what the caller leaves None stays as is."""
         temperatures = temperatures or self.temperatures
         semantic, coarse, fine = (replace(s, temperature=t, top_k=top_k or s.top_k, top_p=top_p or s.top_p)
                                   for s, t in zip((self.semantic, self.coarse, self.fine), temperatures))
-        return GenerationSettings(semantic, coarse if guidance is None else replace(coarse, guidance=guidance), fine)
+        return GenerationSettings(semantic, coarse if guidance is None else replace(coarse, guidance=guidance), fine,
+                                  self.voice_prior if voice_prior is None else voice_prior)
 
     def save(self, folder: str | Path) -> None:
         (Path(folder) / GENERATION_CONFIG).write_text(json.dumps(config_to_dict(self), indent=2))
@@ -79,6 +91,22 @@ class GenerationPlan:
     samples: int | None  # output samples kept (None: every decoded sample)
     prompt_samples: int = 0  # samples of the output that come from the prompt
     generate_semantic: bool = True  # False: ``semantic`` is the whole content (acoustic generation)
+    # the voice reference (aligned audio), whose codec ids are the first frames of ``acoustic`` (the prompt, or
+    # the voice prompt): what the voice prior draws on; None without one
+    reference: np.ndarray | None = None
+
+    def biases(self, model: "AudioLM", semantic: torch.Tensor,
+               settings: GenerationSettings) -> tuple[TokenBias | None, TokenBias | None]:
+        """The voice prior of the coarse and fine stages given the output's semantic ids ``(N, 1, Ts)``:
+        ``(None, None)`` when it is off or there is no reference."""
+        if not settings.voice_prior or self.reference is None:
+            return None, None
+        per = round(model.config.acoustic_rate / model.config.semantic_rate)
+        reference = model.voice_features(self.reference)[: self.acoustic.shape[2] // per]
+        bias = voice_bias(model.semantic_tokenizer.centroids, reference, self.acoustic[0, :, :len(reference) * per],
+                          semantic[:, 0], self.frames, settings.voice_prior)
+        Qc = model.config.num_coarse
+        return replace(bias, tokens=bias.tokens[:, :Qc]), replace(bias, tokens=bias.tokens[:, Qc:])
 
 
 class AudioLM:
@@ -152,6 +180,11 @@ class AudioLM:
         x = torch.from_numpy(np.asarray(wav, dtype=np.float32))[None].to(self.device)
         return self.semantic_tokenizer.tokenize(x), self.codec.encode(x)
 
+    def voice_features(self, wav: np.ndarray) -> torch.Tensor:
+        """The semantic encoder's features ``(T_s, d)`` of ``wav``: a voice reference for the voice prior."""
+        x = torch.from_numpy(np.asarray(wav, dtype=np.float32))[None].to(self.device)
+        return self.semantic_tokenizer.features(x)[0]
+
     def aligned(self, wav: np.ndarray) -> np.ndarray:
         """``wav`` cut to a whole number of alignment units (semantic and acoustic frames end together)."""
         unit = self.alignment_samples
@@ -184,7 +217,7 @@ class AudioLM:
         return GenerationPlan(sem[:, None].expand(num_samples, -1, -1), acoustic.expand(num_samples, -1, -1),
                               frames=acoustic.shape[2] + round(seconds * self.config.acoustic_rate),
                               samples=len(prompt) + round(seconds * self.config.sample_rate),
-                              prompt_samples=len(prompt))
+                              prompt_samples=len(prompt), reference=prompt)
 
     def acoustic_generation(self, wav: np.ndarray, voice: np.ndarray | None = None, num_samples: int = 1,
                             seed: int = 0, settings: GenerationSettings | None = None,
@@ -197,10 +230,11 @@ class AudioLM:
         frames = self.codec.num_frames(len(wav))
         prefix_sem, prefix_acoustic = sem[:, :0], self._empty_acoustic(1)
         if voice is not None:
-            prefix_sem, prefix_acoustic = self.tokenize(self.aligned(voice))
+            voice = self.aligned(voice)
+            prefix_sem, prefix_acoustic = self.tokenize(voice)
         cond = torch.cat([prefix_sem, sem], 1)[:, None].expand(num_samples, -1, -1)
         plan = GenerationPlan(cond, prefix_acoustic.expand(num_samples, -1, -1), prefix_acoustic.shape[2] + frames,
-                              samples=None, generate_semantic=False)
+                              samples=None, generate_semantic=False, reference=voice)
         result = self._generate(plan, seed, settings, progress)
         skip = prefix_acoustic.shape[2]
         result.acoustic_ids = result.acoustic_ids[:, :, skip:]
@@ -246,10 +280,11 @@ class AudioLM:
             sem_frames = math.ceil(frames * self.config.semantic_rate / self.config.acoustic_rate)
             sem = self.semantic_stage.generate(None, sem, sem_frames, settings.semantic, generator,
                                                report("semantic"))
+        coarse_bias, fine_bias = plan.biases(self, sem, settings)
         coarse = self.coarse_stage.generate(sem, plan.acoustic[:, :Qc], frames, settings.coarse, generator,
-                                            report("coarse"))
+                                            report("coarse"), coarse_bias)
         fine = self.fine_stage.generate(coarse, plan.acoustic[:, Qc:], frames, settings.fine, generator,
-                                        report("fine"))
+                                        report("fine"), fine_bias)
         ids = torch.cat([coarse, fine], 1)
         # one sample at a time: a batched decode differs in the last bits with the batch size
         audio = torch.cat([self.codec.decode(row[None]) for row in ids]).float().cpu().numpy()

@@ -90,6 +90,23 @@ class SamplingConfig:
             raise SettingsError(f"guidance must be >= 0 (1 = off), got {self.guidance}.")
 
 
+@dataclass(frozen=True)
+class TokenBias:
+    """Additive logits for a stage's output: ``weight`` on ``tokens (B, L, T, k)``, the candidate ids of each
+    sample, target level and output frame (a token listed twice counts once); frames past ``T`` get none.
+    What a prior over the output's codes (``audiolm.voice_prior``) hands a stage's sampling."""
+    tokens: torch.Tensor
+    weight: float
+
+    def logits(self, level: int, lo: int, hi: int, codebook: int) -> torch.Tensor:
+        """The bias of output frames ``[lo, hi)`` of ``level``: ``(B, hi - lo, codebook)``."""
+        B, _, T, _ = self.tokens.shape
+        out = torch.zeros(B, hi - lo, codebook, device=self.tokens.device)
+        if lo < T:
+            out[:, :min(hi, T) - lo].scatter_(-1, self.tokens[:, level, lo:min(hi, T)], self.weight)
+        return out
+
+
 def _uniform(generator: torch.Generator | SampleGenerators | None, rows: int, device) -> torch.Tensor:
     if isinstance(generator, SampleGenerators):
         return generator.rand(rows, device)

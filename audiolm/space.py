@@ -31,6 +31,7 @@ MAX_SECONDS = 30.0
 MAX_TEMPERATURE = 1.5
 MAX_TOP_K = 1024
 MAX_GUIDANCE = 8.0  # of the coarse stage's classifier-free guidance weight
+MAX_VOICE_PRIOR = 30.0  # of the voice prior's weight (audiolm.voice_prior)
 # overall progress at the start of each stage: the coarse stage dominates the time
 STAGE_SPAN = {"semantic": (0.0, 0.2), "coarse": (0.2, 0.85), "fine": (0.85, 0.97), "decode": (0.97, 1.0)}
 STAGE_NAMES = {"semantic": "semantic tokens (content)", "coarse": "coarse acoustic tokens",
@@ -111,6 +112,7 @@ class Request:
     num_samples: int = 1
     top_p: float | None = None  # 1 (or None) = off; the page offers it, the named endpoints do not
     guidance: float | None = None  # the coarse stage's; None: the bundle's own (the page offers it, as top_p)
+    voice_prior: float | None = None  # the voice prior's weight; None: the bundle's own (the page offers it)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -134,11 +136,14 @@ class Request:
             self.top_p = None if self.top_p >= 1 else self.top_p
         if self.guidance is not None:
             self.guidance = float(number("Coarse guidance", self.guidance, 0, MAX_GUIDANCE))
+        if self.voice_prior is not None:
+            self.voice_prior = float(number("Voice matching", self.voice_prior, 0, MAX_VOICE_PRIOR))
 
     def settings_for(self, model: AudioLM) -> GenerationSettings:
-        """The bundle's own settings with this request's temperatures, top-k, top-p and coarse guidance where
-        it sets them."""
-        return model.default_settings.with_overrides(self.temperatures, self.top_k, self.top_p, self.guidance)
+        """The bundle's own settings with this request's temperatures, top-k, top-p, coarse guidance and voice
+        prior where it sets them."""
+        return model.default_settings.with_overrides(self.temperatures, self.top_k, self.top_p, self.guidance,
+                                                     self.voice_prior)
 
 
 @dataclass
@@ -293,8 +298,9 @@ transformers generate them in turn: semantic tokens, then the first 4 codec leve
 
 *Advanced* holds the sampling settings: per-stage temperatures (each model's own defaults; the paper's are 0.6 / 0.8 /
 0.6), top-k, top-p, the coarse stage's guidance (higher follows what is said more closely and the voice less; only
-models trained for it take it), the seed (the same seed and settings give the same audio) and the number of
-samples."""
+models trained for it take it), voice matching (continuation and a voice prompt: higher draws the codes more from
+the prompt's frames that say the same thing, so the voice is the prompt's, at some cost in clarity; 0 is off), the
+seed (the same seed and settings give the same audio) and the number of samples."""
 
 
 def model_card_summary(card: Path) -> str:

@@ -58,9 +58,10 @@ class GenerationStream:
             sem = model.semantic_stage.generate(None, sem, sem_frames, settings.semantic, generators,
                                                 report("semantic"))
         Qc, known_coarse = config.num_coarse, plan.acoustic.shape[2]
+        coarse_bias, fine_bias = plan.biases(model, sem, settings)
         fine_generators = advanced(generators, model.coarse_stage, known_coarse, frames, settings.coarse)
         steps = model.coarse_stage.stream(sem, plan.acoustic[:, :Qc], frames, settings.coarse, generators,
-                                          report("coarse"))
+                                          report("coarse"), bias=coarse_bias)
         coarse = {"known": -1, "out": None}
 
         def coarse_ready(n: int) -> None:  # generate coarse frames until frames < n are final
@@ -69,7 +70,8 @@ class GenerationStream:
 
         coarse_ready(frames if fine_generators is None else 0)
         fine_steps = model.fine_stage.stream(coarse["out"], plan.acoustic[:, Qc:], frames, settings.fine,
-                                             fine_generators or generators, report("fine"), cond_ready=coarse_ready)
+                                             fine_generators or generators, report("fine"), cond_ready=coarse_ready,
+                                             bias=fine_bias)
         context, hop = codec.decode_context, codec.hop_length
         samples = plan.samples if plan.samples is not None else frames * hop
         chunks, emitted = [], 0  # frames decoded so far

@@ -3,10 +3,12 @@ continuation speaker similarity (resemblyzer GE2E, to the reader's enrollment ce
 the reader is nearest, acoustic generation's re-tokenized semantic agreement with its input, and with a
 voice prompt (3 s of the next reader) how often that reader is nearest and the agreement.
 
-    python benchmarks/sampling_sweep.py BUNDLE [--speakers 5] [--guidance 1 2 4] [--threads 1]
+    python benchmarks/sampling_sweep.py BUNDLE [--speakers 5] [--guidance 1 2 4] [--voice-prior 0 8 16]
+        [--threads 1]
 
-Without ``--guidance`` it compares the bundle's own settings with a few others; with it, the bundle's own
-settings at each coarse guidance weight.
+Without ``--guidance`` or ``--voice-prior`` it compares the bundle's own settings with a few others; with
+them, the bundle's own settings at each coarse guidance weight, or at each voice-prior weight
+(``audiolm.voice_prior``).
 
 A quick check between full evaluations (one prompt and one input per reader); ``python -m audiolm eval``
 gives the reference figures.
@@ -28,9 +30,15 @@ from audiolm.evaluation.similarity import SpeakerEmbedder, centroids, cosine, ne
 from audiolm.evaluation.voices import real_voices  # noqa: E402
 from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
 
-def settings_to_try(own: GenerationSettings, guidance: list[float] | None) -> dict[str, GenerationSettings]:
+def settings_to_try(own: GenerationSettings, guidance: list[float] | None,
+                    voice_prior: list[float] | None = None) -> dict[str, GenerationSettings]:
+    tried = {}
     if guidance:
-        return {f"the bundle's, coarse guidance {w:g}": own.with_overrides(guidance=w) for w in guidance}
+        tried.update({f"the bundle's, coarse guidance {w:g}": own.with_overrides(guidance=w) for w in guidance})
+    if voice_prior:
+        tried.update({f"the bundle's, voice prior {w:g}": own.with_overrides(voice_prior=w) for w in voice_prior})
+    if tried:
+        return tried
     return {"the bundle's own": own,
             "paper (0.6 / 0.8 / 0.6)": GenerationSettings(),
             "coarse T 0.8, top-k 50": replace(own, coarse=replace(own.coarse, temperature=0.8, top_k=50)),
@@ -43,6 +51,8 @@ def main() -> None:
     p.add_argument("--speakers", type=int, default=5)
     p.add_argument("--guidance", type=float, nargs="+", default=None,
                    help="coarse guidance weights to try with the bundle's own settings")
+    p.add_argument("--voice-prior", type=float, nargs="+", default=None,
+                   help="voice-prior weights to try with the bundle's own settings (0: off)")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -50,7 +60,7 @@ def main() -> None:
     real = real_voices(default_heldout_dir(), sr, a.speakers)
     embedder = SpeakerEmbedder(sr)
     centre = centroids({s: embedder.embed_all(real.enroll[s]) for s in real.speakers})
-    for name, settings in settings_to_try(model.default_settings, a.guidance).items():
+    for name, settings in settings_to_try(model.default_settings, a.guidance, a.voice_prior).items():
         sims, hits, agree, voice_hits, voice_agree = [], [], [], [], []
         for i, s in enumerate(real.speakers):
             prompt = real.test[s][0][:3 * sr]

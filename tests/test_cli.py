@@ -183,6 +183,7 @@ def one_error_line(proc, code, start):
     (["--num-samples", 0], "error: num_samples must be a whole number >= 1, got 0"),
     (["--mode", "continuation"], "error: --mode continuation needs --input"),
     (["--guidance", "-1"], "error: guidance must be >= 0 (1 = off), got -1.0"),
+    (["--voice-prior", "-2"], "error: voice_prior must be a finite number >= 0 (0 = off), got -2.0"),
     (["--guidance", "2"], "error: the coarse stage (autoregressive layout) cannot be guided"),  # not trained for it
 ])
 def test_bad_settings_are_one_error_line_and_exit_2(bundle, tmp_path, args, start):

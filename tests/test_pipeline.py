@@ -134,6 +134,10 @@ def test_a_space_request_takes_the_bundles_settings_unless_it_sets_temperatures(
     assert Request("tiny", "unconditional", guidance=1).settings_for(model).coarse.guidance == 1.0
     with pytest.raises(SettingsError, match="Coarse guidance must be a number from 0 to 8"):
         Request("tiny", "unconditional", guidance=9)
+    assert Request("tiny", "continuation", voice_prior=12).settings_for(model).voice_prior == 12.0
+    assert Request("tiny", "continuation").settings_for(model).voice_prior == model.default_settings.voice_prior
+    with pytest.raises(SettingsError, match="Voice matching must be a number from 0 to 30"):
+        Request("tiny", "continuation", voice_prior=-1)
 
 
 def test_fp16_bundle_loads_into_fp32(tmp_path, tiny_model):

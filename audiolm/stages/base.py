@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import SettingsError
-from ..sampling import SamplingConfig
+from ..sampling import SamplingConfig, TokenBias
 from ..serialization import config_from_dict, load_weights, read_config, save_module
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
@@ -146,19 +146,21 @@ class Stage(nn.Module, ABC):
     @abstractmethod
     def generate(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
                  sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
-                 progress: ProgressFn | None = None) -> torch.Tensor:
-        """Continue ``prefix (B, Lt, P)`` to ``(B, Lt, total_frames)`` given ``cond (B, Lc, Tc)``."""
+                 progress: ProgressFn | None = None, bias: TokenBias | None = None) -> torch.Tensor:
+        """Continue ``prefix (B, Lt, P)`` to ``(B, Lt, total_frames)`` given ``cond (B, Lc, Tc)``; ``bias`` is
+        added to the logits of the frames it covers (after guidance, before temperature)."""
 
     def stream(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
                sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
-               progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None):
+               progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None,
+               bias: TokenBias | None = None):
         """``generate`` in steps for a streaming caller: yields ``(known, out)`` whenever more of the output
         ``out (B, Lt, total_frames)`` is final (its frames ``< known``), drawing from ``generator`` exactly
         as ``generate`` does. ``cond`` may still be filling: ``cond_ready(n)`` is called before the cond of
         target frames ``< n`` is read. This default is one step; layouts override it with finer ones."""
         if cond_ready is not None:
             cond_ready(total_frames)
-        yield total_frames, self.generate(cond, prefix, total_frames, sampling, generator, progress)
+        yield total_frames, self.generate(cond, prefix, total_frames, sampling, generator, progress, bias)
 
     def guidance(self, sampling: SamplingConfig, cond_given: bool = True) -> float:
         """The guidance weight ``sampling`` asks of this stage (1: none), or a ``SettingsError`` where the stage

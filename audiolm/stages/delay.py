@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..sampling import SamplingConfig, sample
+from ..sampling import SamplingConfig, TokenBias, sample
 from ..transformer import Transformer, TransformerConfig, _init_weights
 from .base import (ProgressFn, Stage, StageSize, StageSpec, StreamStageConfig, check_no_cond_dropout, cond_span,
                    one_draw_per_token)
@@ -166,9 +166,9 @@ class DelayStage(Stage):
     # ----- sampling -----
     def generate(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
                  sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
-                 progress: ProgressFn | None = None) -> torch.Tensor:
+                 progress: ProgressFn | None = None, bias: TokenBias | None = None) -> torch.Tensor:
         """Continue ``prefix (B, L, P)`` to ``total_frames`` frames given ``cond (B, Lc, Tc)``."""
-        for _, out in self.stream(cond, prefix, total_frames, sampling, generator, progress):
+        for _, out in self.stream(cond, prefix, total_frames, sampling, generator, progress, bias=bias):
             pass
         return out
 
@@ -178,7 +178,8 @@ class DelayStage(Stage):
     @torch.inference_mode()
     def stream(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
                sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
-               progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None):
+               progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None,
+               bias: TokenBias | None = None):
         """``generate`` step by step: yields ``(known, out)`` at the start and whenever a frame has all its
         levels (one forward per delayed step, KV-cached; known entries are fed, never sampled; one
         ``sample`` call per level and generated entry, level order within a step)."""
@@ -208,7 +209,11 @@ class DelayStage(Stage):
                 for k in range(L):
                     f = s - k
                     if first <= f < T:
-                        D[:, k, s] = out[:, k, frame_of(f)] = sample(logits[:, k], sampling, generator)
+                        level_logits = logits[:, k]
+                        if bias is not None:
+                            level_logits = level_logits + bias.logits(k, frame_of(f), frame_of(f) + 1,
+                                                                      c.target_codebook)[:, 0]
+                        D[:, k, s] = out[:, k, frame_of(f)] = sample(level_logits, sampling, generator)
                 if s - L + 1 >= first:  # frame s - L + 1 now has all its levels
                     done += L
                     if progress is not None:

@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..sampling import SamplingConfig, sample
+from ..sampling import SamplingConfig, TokenBias, sample
 from ..transformer import DecoderLM, TransformerConfig
 from .base import ProgressFn, Stage, StageSize, StageSpec, StreamStageConfig, cond_span, one_draw_per_token
 from .windows import autoregressive_windows, pinned
@@ -145,9 +145,9 @@ class FlatStage(Stage):
     # ----- sampling -----
     def generate(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
                  sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
-                 progress: ProgressFn | None = None) -> torch.Tensor:
+                 progress: ProgressFn | None = None, bias: TokenBias | None = None) -> torch.Tensor:
         """Continue ``prefix (B, Lt, P)`` to ``total_frames`` frames given ``cond (B, Lc, Tc)``."""
-        for _, out in self.stream(cond, prefix, total_frames, sampling, generator, progress):
+        for _, out in self.stream(cond, prefix, total_frames, sampling, generator, progress, bias=bias):
             pass
         return out
 
@@ -170,7 +170,8 @@ class FlatStage(Stage):
     @torch.inference_mode()
     def stream(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
                sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
-               progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None):
+               progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None,
+               bias: TokenBias | None = None):
         """``generate`` frame by frame: yields ``(known, out)`` at the start and after every frame (the
         whole cond is read up front: the semantic and coarse roles' cond is known before they start).
         Past one window the prefix stays in context (``windows.autoregressive_windows``)."""
@@ -200,6 +201,8 @@ class FlatStage(Stage):
                     logits = self.lm(feed, cache, vocab_range=(lo, hi))[:, -1]
                     if guided:
                         logits = logits[B:] + weight * (logits[:B] - logits[B:])
+                    if bias is not None:
+                        logits = logits + bias.logits(level, frame, frame + 1, hi - lo)[:, 0]
                     token = sample(logits, sampling, generator)
                     out[:, level, frame] = token
                     feed = (token + lo)[:, None].repeat(2 if guided else 1, 1)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..sampling import SamplingConfig, sample
+from ..sampling import SamplingConfig, TokenBias, sample
 from ..transformer import Transformer, TransformerConfig, _init_weights
 from .base import ProgressFn, Stage, StageSize, StageSpec, check_no_cond_dropout
 from .windows import plan_windows
@@ -93,17 +93,18 @@ class ParallelFineStage(Stage):
 
     def generate(self, cond: torch.Tensor, prefix: torch.Tensor, total_frames: int,
                  sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
-                 progress: ProgressFn | None = None) -> torch.Tensor:
+                 progress: ProgressFn | None = None, bias: TokenBias | None = None) -> torch.Tensor:
         """coarse levels ``cond (B, Q', T >= total_frames)`` + known fine ``prefix (B, Q-Q', P)`` -> fine
         ``(B, Q-Q', total_frames)``."""
-        for _, fine in self.stream(cond, prefix, total_frames, sampling, generator, progress):
+        for _, fine in self.stream(cond, prefix, total_frames, sampling, generator, progress, bias=bias):
             pass
         return fine
 
     @torch.inference_mode()
     def stream(self, cond: torch.Tensor, prefix: torch.Tensor, total_frames: int,
                sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
-               progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None):
+               progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None,
+               bias: TokenBias | None = None):
         """``generate`` window by window: yields ``(known, fine)`` at the start and after every window.
         ``cond`` may still be filling: ``cond_ready(end)`` is called before its frames ``< end`` are read."""
         c, sampling = self.config, sampling or SamplingConfig()
@@ -123,6 +124,8 @@ class ParallelFineStage(Stage):
             for q in range(c.first_level, c.num_levels):
                 level = torch.full((B,), q, dtype=torch.long, device=cond.device)
                 logits = self.logits(codes[:, :, start:end], level)[:, known - start:]
+                if bias is not None:  # its levels are the fine ones, from 0
+                    logits = logits + bias.logits(q - c.first_level, known, end, c.codebook)
                 codes[:, q, known:end] = sample(logits, sampling, generator)
             known = end
             if progress is not None:

@@ -151,13 +151,16 @@ def _warm_start(init_from: str) -> tuple[str, float]:
 
 
 def sampling_summary(settings) -> str:
-    """``semantic T 0.9, coarse T 0.8 (guidance 2), fine T 0.6``: top-k, top-p and guidance where set."""
+    """``semantic T 0.9, coarse T 0.8 (guidance 2), fine T 0.6, voice prior 12``: top-k, top-p, guidance and
+    the voice prior where set."""
     parts = []
     for role in ("semantic", "coarse", "fine"):
         s = getattr(settings, role)
         extra = [f"{name} {value:g}" for name, value, off in (("top-k", s.top_k, None), ("top-p", s.top_p, None),
                                                               ("guidance", s.guidance, 1)) if value != off]
         parts.append(f"{role} T {s.temperature:g}" + (f" ({', '.join(extra)})" if extra else ""))
+    if settings.voice_prior:
+        parts.append(f"voice prior {settings.voice_prior:g} (`audiolm/voice_prior.py`)")
     return ", ".join(parts)
 
 

@@ -159,9 +159,13 @@ class MixedSpeechRecipe(Recipe):
     # int8 costs the codec nothing measurable on the real readers (PESQ-WB 2.62 / STOI 0.904 for both)
     weights_dtype: str = "int8"
     # the semantic stage (1024 ids) loops at the paper's T 0.6: 11 / 3 / 1 / 0 of 16 unconditional samples at
-    # T 0.6 / 0.8 / 0.95 / 1.0 (one-off, progress JSON). The coarse stage's guidance: benchmarks/acoustic_levels.py
+    # T 0.6 / 0.8 / 0.95 / 1.0 (one-off, progress JSON). The coarse stage's guidance: benchmarks/acoustic_levels.py.
+    # The voice prior (audiolm.voice_prior), 10 real held-out readers (benchmarks/sampling_sweep.py --voice-prior):
+    # weight 0 / 8 / 12 / 16: continuation's reader nearest 20 / 60 / 70 / 70 %, a voice prompt's reader nearest
+    # 20 / 70 / 90 / 90 %, whose semantic agreement falls 39 / 29 / 23 / 19 %
     sampling: GenerationSettings = field(default_factory=lambda: GenerationSettings(
-        semantic=SamplingConfig(temperature=1.0), coarse=SamplingConfig(temperature=0.8, guidance=4.0)))
+        semantic=SamplingConfig(temperature=1.0), coarse=SamplingConfig(temperature=0.8, guidance=4.0),
+        voice_prior=12.0))
 
     @classmethod
     def tiny_corpus(cls):

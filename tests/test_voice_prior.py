@@ -1,0 +1,121 @@
+"""The voice prior: which reference frames it picks, how stages apply a token bias, and the modes that use it."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from audiolm.errors import SettingsError
+from audiolm.factory import random_audiolm, tiny_bundle_config
+from audiolm.pipeline import GenerationSettings
+from audiolm.sampling import SamplingConfig, TokenBias
+from audiolm.streaming import stream_continuation
+from audiolm.testing import synthetic_voice
+from audiolm.voice_prior import voice_bias
+
+STRONG = 1e4  # a weight no logit of a tiny random model comes near: the candidates are all that can be drawn
+
+
+def test_token_bias_adds_its_weight_once_per_candidate_and_nothing_past_its_frames():
+    tokens = torch.tensor([[[[1, 1], [2, 3], [0, 4]], [[5, 5], [6, 7], [7, 0]]]])  # (B 1, L 2, T 3, k 2)
+    bias = TokenBias(tokens, 2.5)
+    got = bias.logits(1, 1, 5, codebook=8)
+    assert got.shape == (1, 4, 8)
+    expected = torch.zeros(1, 4, 8)
+    expected[0, 0, [6, 7]] = 2.5
+    expected[0, 1, [7, 0]] = 2.5
+    assert torch.equal(got, expected)
+    assert torch.equal(bias.logits(0, 0, 1, 8)[0, 0], torch.tensor([0, 2.5, 0, 0, 0, 0, 0, 0]))
+    assert not bias.logits(0, 3, 6, 8).any()
+
+
+def test_voice_bias_takes_the_codes_of_the_reference_frames_nearest_each_semantic_id():
+    centroids = torch.eye(3)
+    reference_features = centroids[[2, 0, 1]] + 0.01  # reference frame j says id [2, 0, 1][j]
+    reference_ids = torch.arange(12).view(2, 6)  # (Q 2, P 6): 2 codec frames per semantic frame
+    bias = voice_bias(centroids, reference_features, reference_ids, torch.tensor([[0, 1, 1]]), 5, 3.0,
+                      neighbours=1)
+    assert bias.tokens.shape == (1, 2, 5, 1) and bias.weight == 3.0
+    # id 0 is reference frame 1 (codec frames 2, 3), id 1 is frame 2 (codec frames 4, 5)
+    assert bias.tokens[0, 0, :, 0].tolist() == [2, 3, 4, 5, 4]
+    assert bias.tokens[0, 1, :, 0].tolist() == [8, 9, 10, 11, 10]
+    assert voice_bias(centroids, reference_features, reference_ids, torch.tensor([[2]]), 2, 1.0).tokens.shape \
+        == (1, 2, 2, 3)  # k is capped at the reference's frames
+    with pytest.raises(ValueError, match="alignment"):
+        voice_bias(centroids, reference_features, reference_ids[:, :5], torch.tensor([[0]]), 2, 1.0)
+
+
+LAYOUTS = {"flat coarse, parallel fine": {}, "autoregressive fine": {"fine_layout": "autoregressive"},
+           "delay coarse": {"coarse_layout": "delay"}, "interleaved coarse": {"coarse_layout": "interleaved"}}
+
+
+@pytest.fixture(scope="module", params=list(LAYOUTS))
+def model(request):
+    return random_audiolm(tiny_bundle_config(**LAYOUTS[request.param]), "tiny", seed=0)
+
+
+def candidates(model, plan, result):
+    """The voice prior's candidate ids ``(N, Q, frames, k)`` of a result's semantic ids."""
+    settings = GenerationSettings(voice_prior=1.0)
+    coarse, fine = plan.biases(model, result.semantic_ids[:, None].to(model.device), settings)
+    return torch.cat([coarse.tokens, fine.tokens], 1)
+
+
+def drawn_from(ids, tokens, first):
+    """Whether every id of frames ``>= first`` is one of its frame's candidates."""
+    generated = ids[:, :, first:]
+    return bool((generated[..., None] == tokens[:, :, first:generated.shape[2] + first]).any(-1).all())
+
+
+def test_a_strong_voice_prior_draws_every_generated_code_from_the_prompts_frames(model):
+    prompt = synthetic_voice(1.0, 16000)
+    strong = GenerationSettings(voice_prior=STRONG)
+    result = model.continuation(prompt, 2.0, num_samples=2, seed=1, settings=strong)
+    plan = model.continuation_plan(prompt, 2.0, 2)
+    prompt_frames = plan.acoustic.shape[2]
+    assert drawn_from(result.acoustic_ids, candidates(model, plan, result), prompt_frames)
+    assert torch.equal(result.acoustic_ids[:, :, :prompt_frames], plan.acoustic)
+    plain = model.continuation(prompt, 2.0, num_samples=2, seed=1)
+    off = model.continuation(prompt, 2.0, num_samples=2, seed=1, settings=GenerationSettings(voice_prior=0.0))
+    assert torch.equal(plain.acoustic_ids, off.acoustic_ids)  # the default settings have it off
+    assert not drawn_from(plain.acoustic_ids, candidates(model, plan, plain), prompt_frames)
+
+
+def test_acoustic_generation_takes_the_prior_from_the_voice_prompt_only(tiny_model):
+    wav, voice = synthetic_voice(1.5, 16000, seed=1), synthetic_voice(1.0, 16000, seed=2, f0=220.0)
+    strong = GenerationSettings(voice_prior=STRONG)
+    voiced = tiny_model.acoustic_generation(wav, voice, seed=4, settings=strong)
+    voice_ids = tiny_model.tokenize(tiny_model.aligned(voice))[1][0]  # (Q, P)
+    assert set(voiced.acoustic_ids.unique().tolist()) <= set(voice_ids.unique().tolist())
+    # no voice prompt: no reference, the prior is off
+    assert torch.equal(tiny_model.acoustic_generation(wav, seed=4, settings=strong).acoustic_ids,
+                       tiny_model.acoustic_generation(wav, seed=4).acoustic_ids)
+
+
+def test_the_stream_applies_the_same_prior(tiny_model):
+    prompt = synthetic_voice(1.0, 16000)
+    settings = GenerationSettings(coarse=SamplingConfig(0.9), voice_prior=3.0)
+    stream = stream_continuation(tiny_model, prompt, 2.0, seed=5, settings=settings)
+    chunks = [chunk for chunk in stream]
+    whole = tiny_model.continuation(prompt, 2.0, seed=5, settings=settings)
+    assert torch.equal(stream.result.acoustic_ids, whole.acoustic_ids)
+    assert not torch.equal(whole.acoustic_ids, tiny_model.continuation(
+        prompt, 2.0, seed=5, settings=GenerationSettings(coarse=SamplingConfig(0.9))).acoustic_ids)
+    assert np.abs(np.concatenate(chunks, 1) - whole.audio).max() <= 1e-6
+
+
+@pytest.mark.parametrize("weight", [-1.0, float("inf"), float("nan"), True, "2"])
+def test_bad_voice_prior_weights_are_refused(weight):
+    with pytest.raises(SettingsError, match="voice_prior"):
+        GenerationSettings(voice_prior=weight)
+
+
+def test_the_weight_is_saved_with_the_bundles_settings_and_older_files_mean_off(tmp_path):
+    GenerationSettings(voice_prior=6.0).save(tmp_path)
+    assert GenerationSettings.load(tmp_path).voice_prior == 6.0
+    saved = json.loads((tmp_path / "generation_config.json").read_text())
+    del saved["voice_prior"]
+    (tmp_path / "generation_config.json").write_text(json.dumps(saved))
+    assert GenerationSettings.load(tmp_path).voice_prior == 0.0
+    assert GenerationSettings().with_overrides(voice_prior=2.0).voice_prior == 2.0
+    assert GenerationSettings(voice_prior=2.0).with_overrides(guidance=1.0).voice_prior == 2.0
