@@ -152,7 +152,7 @@ def advanced_controls(defaults: GenerationSettings, voice: bool):
                                       info="more: follows the content more, the voice less (models trained for it)")
             voice_prior = checked_slider(0, MAX_VOICE_PRIOR, value=defaults.voice_prior, step=1,
                                          label="Voice matching (0 = off)", min_width=120, visible=voice,
-                                         info="more: the prompt's voice, less clarity")
+                                         info="more: the prompt's voice and sound, less of the content")
         with gr.Row():
             seed = gr.Textbox(value="", label="Seed", info=f"blank = random; a whole number from 0 to {SEED_MAX}",
                               max_lines=1, min_width=120)

@@ -299,8 +299,8 @@ transformers generate them in turn: semantic tokens, then the first 4 codec leve
 *Advanced* holds the sampling settings: per-stage temperatures (each model's own defaults; the paper's are 0.6 / 0.8 /
 0.6), top-k, top-p, the coarse stage's guidance (higher follows what is said more closely and the voice less; only
 models trained for it take it), voice matching (continuation and a voice prompt: higher draws the codes more from
-the prompt's frames that say the same thing, so the voice is the prompt's, at some cost in clarity; 0 is off), the
-seed (the same seed and settings give the same audio) and the number of samples."""
+the prompt's frames that say the same thing: the prompt's voice, at some cost in what is said or in note clarity;
+0 is off), the seed (the same seed and settings give the same audio) and the number of samples."""
 
 
 def model_card_summary(card: Path) -> str:

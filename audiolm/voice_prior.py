@@ -6,9 +6,9 @@ This prior is an inference-time help in the spirit of kNN-VC (Baas et al., 2023)
 the ``k`` reference frames whose semantic-encoder features lie nearest to the centroid of that frame's
 semantic id, i.e. frames of the reference that say about the same thing; their codec ids at every level get
 ``weight`` added to the logits. The stages still choose: what they find unlikely stays unlikely, and the
-content still comes from the semantic ids. ``weight`` 0 is off; a very large weight copies the reference's
-frames (kNN-VC with k = 1, which keeps the voice and loses most of the content with a few seconds of
-reference).
+content still comes from the semantic ids. ``weight`` 0 is off; a very large weight draws every code from
+those frames (copying the nearest frame outright, kNN-VC with k = 1, kept the voice and lost most of the
+content with 3 s of reference: ``benchmarks/results/speech-mixed-progress.json``).
 """
 from __future__ import annotations
 
