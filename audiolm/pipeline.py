@@ -101,10 +101,9 @@ class GenerationPlan:
         ``(None, None)`` when it is off or there is no reference."""
         if not settings.voice_prior or self.reference is None:
             return None, None
-        per = round(model.config.acoustic_rate / model.config.semantic_rate)
-        reference = model.voice_features(self.reference)[: self.acoustic.shape[2] // per]
-        bias = voice_bias(model.semantic_tokenizer.centroids, reference, self.acoustic[0, :, :len(reference) * per],
-                          semantic[:, 0], self.frames, settings.voice_prior)
+        # the reference is cut to whole alignment units: its codec frames are a whole multiple of its features'
+        bias = voice_bias(model.semantic_tokenizer.centroids, model.voice_features(self.reference),
+                          self.acoustic[0], semantic[:, 0], self.frames, settings.voice_prior)
         Qc = model.config.num_coarse
         return replace(bias, tokens=bias.tokens[:, :Qc]), replace(bias, tokens=bias.tokens[:, Qc:])
 
