@@ -185,6 +185,40 @@ def test_tiny_recipe_end_to_end_and_resume(tiny_recipe_run):
     assert (work / "coarse" / "state.safetensors").stat().st_mtime > before
 
 
+@needs_espeak
+def test_reused_components_come_from_the_bundle_untrained(tiny_recipe_run, tmp_path):
+    """``--reuse-from BUNDLE --reuse codec semantic fine``: those components are the bundle's own weights, only
+    the others train (here the coarse stage), and the card says which were reused."""
+    import sys
+
+    from audiolm.pipeline import AudioLM
+
+    _, data, source, _ = tiny_recipe_run
+    work, out = tmp_path / "work", tmp_path / "bundle"
+    subprocess.run([sys.executable, "-m", "audiolm", "train", "all", "--tiny", "--device", "cpu", "--work", str(work),
+                    "--data", str(data), "--out", str(out), "--reuse-from", str(source),
+                    "--reuse", "codec", "semantic", "fine"], check=True, capture_output=True, timeout=600)
+    old, new = AudioLM.from_pretrained(source), AudioLM.from_pretrained(out)
+    for part in ("codec", "semantic_stage", "fine_stage"):
+        old_state, new_state = getattr(old, part).state_dict(), getattr(new, part).state_dict()
+        assert all(torch.equal(old_state[k], new_state[k]) for k in old_state), part
+        assert not (work / part.removesuffix("_stage") / "state.json").exists(), part  # never trained
+    assert json.loads((work / "coarse" / "state.json").read_text())["step"] == 4
+    card = (out / "README.md").read_text()
+    assert card.count(f"reused from `{source}`") == 3 and "(reused components not counted)" in card
+
+    with pytest.raises(subprocess.CalledProcessError) as error:  # a component that is not one
+        subprocess.run([sys.executable, "-m", "audiolm", "train", "codec", "--tiny", "--work", str(tmp_path / "w2"),
+                        "--data", str(data), "--reuse-from", str(source), "--reuse", "tokenizer"],
+                       check=True, capture_output=True, text=True, timeout=120)
+    assert "invalid choice" in error.value.stderr
+    with pytest.raises(subprocess.CalledProcessError) as error:  # no bundle to take it from
+        subprocess.run([sys.executable, "-m", "audiolm", "train", "codec", "--tiny", "--work", str(tmp_path / "w3"),
+                        "--data", str(data), "--reuse", "codec"], check=True, capture_output=True, text=True,
+                       timeout=120)
+    assert "reuse needs reuse_from" in error.value.stderr
+
+
 def test_recipe_never_reads_the_real_heldout_voices(tmp_path):
     from audiolm.training.run import TrainingRun
     heldout = tmp_path / "LibriSpeech" / "test-other"

@@ -3,7 +3,9 @@
 Steps: corpus, codec, semantic-encoder, kmeans, tokenize, semantic, coarse, fine, bundle, all
 (the steps before it in order), and examples (held-out prompts for the Space).
 Each resumes from its last checkpoint in ``--work``; ``--steps`` raises (or lowers) a
-component's step count, e.g. to train longer on a machine with a GPU.
+component's step count, e.g. to train longer on a machine with a GPU. ``--reuse-from BUNDLE --reuse
+codec semantic fine`` takes those components from a bundle as they are and trains the rest (one stage
+retrained).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from .recipes import DEFAULT_RECIPE, EXTRA_STEPS, RECIPES, STEPS, Recipe, tiny_recipe
+from .recipes import DEFAULT_RECIPE, EXTRA_STEPS, RECIPES, REUSABLE, STEPS, Recipe, tiny_recipe
 from .run import TrainingRun
 
 TRAINED = {"codec": "codec_train", "semantic-encoder": "encoder_train", "semantic": "semantic_train",
@@ -30,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "or the examples folder (examples; default examples)")
     p.add_argument("--tokenizer-from", default=None, metavar="BUNDLE",
                    help="reuse this bundle's semantic tokenizer instead of training one (new work folder only)")
+    p.add_argument("--reuse-from", default=None, metavar="BUNDLE",
+                   help="with --reuse: copy these components of this bundle instead of training them "
+                   "(new work folder only)")
+    p.add_argument("--reuse", nargs="+", default=None, choices=REUSABLE, metavar="COMPONENT",
+                   help=f"components taken from --reuse-from as they are: {', '.join(REUSABLE)}")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--steps", type=int, default=None, help="training steps of this component")
     p.add_argument("--hours", type=float, default=None, help="hours of training speech (corpus step)")
@@ -40,14 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     work = Path(args.work or f"runs/{args.recipe}")
+    reuse = (args.reuse_from or "", tuple(args.reuse or ()))
     if not (work / "recipe.json").is_file():
         recipe = tiny_recipe(args.recipe) if args.tiny else RECIPES[args.recipe]()
         if args.tokenizer_from:
             recipe = replace(recipe, semantic_tokenizer_from=args.tokenizer_from)
+        if any(reuse):
+            try:
+                recipe = replace(recipe, reuse_from=reuse[0], reuse=reuse[1])
+            except ValueError as error:
+                raise SystemExit(f"--reuse: {error}")
     else:
         recipe = Recipe.load(work / "recipe.json")
         if args.tokenizer_from and args.tokenizer_from != recipe.semantic_tokenizer_from:
             raise SystemExit(f"{work} was started with another tokenizer setting; use a new --work folder")
+        if any(reuse) and reuse != (recipe.reuse_from, recipe.reuse):
+            raise SystemExit(f"{work} was started with another --reuse setting; use a new --work folder")
     if args.steps is not None:
         if args.step not in TRAINED:
             raise SystemExit(f"--steps applies to {', '.join(TRAINED)}")

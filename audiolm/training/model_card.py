@@ -113,12 +113,16 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
         if key == "semantic-encoder" and recipe.semantic_tokenizer_from:
             lines.append(f"| {name} | {params:.2f} M | reused | — |")
             continue
+        if key in recipe.reuse:
+            lines.append(f"| {name} | {params:.2f} M | reused from `{recipe.reuse_from}` as it was | — |")
+            continue
         minutes = times.get(key, 0) / 60
         start, earlier = _warm_start(train.init_from)
         total_minutes += earlier
         lines.append(f"| {name} | {params:.2f} M | {train.steps} steps × batch {train.batch_size}, lr {train.lr:g}"
                      f"{start} | {minutes + earlier:.1f} min |")
-    lines += ["", f"Total training time: {total_minutes:.0f} min on {platform.machine()} with "
+    reused = " (reused components not counted)" if recipe.reuse or recipe.semantic_tokenizer_from else ""
+    lines += ["", f"Total training time{reused}: {total_minutes:.0f} min on {platform.machine()} with "
               f"{os.cpu_count()} CPU cores (torch {torch.__version__}); the k-means and tokenize steps took "
               f"{(times.get('kmeans', 0) + times.get('tokenize', 0)) / 60:.1f} min. "
               f"Weights are stored in {_storage(recipe.weights_dtype)}. The full configuration is in each "

@@ -26,6 +26,7 @@ from .loop import TrainConfig
 STEPS = ("corpus", "codec", "semantic-encoder", "kmeans", "tokenize", "semantic", "coarse", "fine", "bundle")
 DEFAULT_RECIPE = "speech"  # what ``python -m audiolm train`` runs without --recipe
 EXTRA_STEPS = ("examples",)  # not part of ``all``: writes held-out prompts into examples/
+REUSABLE = ("codec", "semantic", "coarse", "fine")  # the steps whose component a recipe may take from a bundle
 
 
 def _size(d_model: int, n_layers: int, n_heads: int, window_frames: int) -> StageSize:
@@ -60,6 +61,10 @@ class Recipe:
     encoder_hours: float = 0.0  # of training audio the encoder step reads (a random subset); 0 = all
     # a bundle folder whose semantic tokenizer is reused as is (skips semantic-encoder and kmeans)
     semantic_tokenizer_from: str = ""
+    # a bundle folder whose components named in ``reuse`` (of ``REUSABLE``) are copied as they are instead of
+    # trained: one stage of a shipped bundle retrained, the rest kept
+    reuse_from: str = ""
+    reuse: tuple[str, ...] = ()
     kmeans_utterances: int = 600
     semantic_size: StageSize = field(default_factory=lambda: _size(192, 4, 4, 250))
     coarse_size: StageSize = field(default_factory=lambda: _size(256, 4, 4, 150))
@@ -73,6 +78,13 @@ class Recipe:
     weights_dtype: str = "float16"  # of the bundle: float16 or int8 (per-row scales, half the size)
     # the bundle's own default sampling (its generation_config.json): the paper's unless a recipe measured better
     sampling: GenerationSettings = field(default_factory=GenerationSettings)
+
+    def __post_init__(self):
+        unknown = sorted(set(self.reuse) - set(REUSABLE))
+        if unknown:
+            raise ValueError(f"reuse: {unknown} cannot be reused; one of {', '.join(REUSABLE)}")
+        if self.reuse and not self.reuse_from:
+            raise ValueError("reuse needs reuse_from: the bundle folder the components come from")
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))

@@ -4,6 +4,7 @@ ones wrote under ``work`` and resumes from its own last checkpoint."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -92,6 +93,16 @@ class TrainingRun:
         tokenizer.save_pretrained(self.work / "semantic_tokenizer")
         return tokenizer
 
+    def reuse_component(self, name: str) -> Path:
+        """Copy ``reuse_from``'s component ``name`` (codec or a stage) into the work folder as that step's
+        export, ``<work>/<name>/model``, where the bundle step reads it (instead of training one)."""
+        source = Path(self.recipe.reuse_from) / name
+        if not (source / "config.json").is_file():
+            raise FileNotFoundError(f"{source} holds no component to reuse (no config.json)")
+        target = self.work / name / "model"
+        shutil.copytree(source, target, dirs_exist_ok=True)
+        return target
+
     def kmeans(self) -> SemanticTokenizer:
         def run():
             tokenizer = self.encoder_tokenizer()
@@ -177,6 +188,8 @@ class TrainingRun:
     def run(self, step: str, out: str | Path | None = None):
         if step == "corpus":
             return self._timed("corpus", self.corpus)
+        if step in self.recipe.reuse:
+            return self.reuse_component(step)
         if step == "codec":
             return self.codec_step()
         if step in ("semantic-encoder", "kmeans") and self.recipe.semantic_tokenizer_from:
