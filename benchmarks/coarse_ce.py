@@ -24,7 +24,7 @@ from audiolm.pipeline import AudioLM  # noqa: E402
 
 
 def per_level_ce(stage, cond: torch.Tensor, target: torch.Tensor) -> np.ndarray:
-    """``(L,)`` mean cross-entropy of each target level (flat or delay layout)."""
+    """``(L,)`` mean cross-entropy of each target level (flat, interleaved or delay layout)."""
     L, K = target.shape[1], stage.config.target_codebook
     if stage.layout == "delay":
         logits, D = stage(cond, target), stage.delayed(target)
@@ -32,8 +32,8 @@ def per_level_ce(stage, cond: torch.Tensor, target: torch.Tensor) -> np.ndarray:
                              reduction="none").reshape(D.shape[2], L)
         valid = (D[0] != stage.config.pad).T
         return np.array([float(ce[:, k][valid[:, k]].mean()) for k in range(L)])
-    T = target.shape[2]
-    logits = stage.lm(stage.flatten(cond, target)[:, :-1])[:, -L * T:].reshape(1, T, L, -1)
+    T, ids = target.shape[2], stage.flatten(cond, target)
+    logits = stage.lm(ids[:, :-1])[:, stage.loss_positions(cond, ids, T) - 1]  # (1, T, L, V): p predicts p + 1
     per = torch.stack([logits[:, :, i, o:o + K] for i, o in enumerate(stage.target_offsets.tolist())], 2)
     return F.cross_entropy(per.reshape(-1, K), target.transpose(1, 2).reshape(-1),
                            reduction="none").reshape(T, L).mean(0).numpy()
