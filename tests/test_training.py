@@ -206,6 +206,10 @@ def test_reused_components_come_from_the_bundle_untrained(tiny_recipe_run, tmp_p
     assert json.loads((work / "coarse" / "state.json").read_text())["step"] == 4
     card = (out / "README.md").read_text()
     assert card.count(f"reused from `{source}`") == 3 and "(reused components not counted)" in card
+    source_rows = {line.split("|")[1].strip(): line.split("|")[3:5] for line in
+                   (source / "README.md").read_text().splitlines() if line.startswith("| codec |")}
+    recipe_cell, time_cell = source_rows["codec"]  # what the codec cost where it was trained travels with it
+    assert f"as it was (there: {recipe_cell.strip()}) |{time_cell}|" in card
 
     with pytest.raises(subprocess.CalledProcessError) as error:  # a component that is not one
         subprocess.run([sys.executable, "-m", "audiolm", "train", "codec", "--tiny", "--work", str(tmp_path / "w2"),
@@ -328,7 +332,7 @@ def test_target_pieces_carry_equal_variance():
 @pytest.mark.slow
 @needs_espeak
 def test_tiny_mixed_speech_recipe_end_to_end(tmp_path):
-    """``train all --recipe speech-mixed --tiny``: the mixed corpus, the pseudo-speaker encoder, the flat
+    """``train all --recipe speech-mixed --tiny``: the mixed corpus, the pseudo-speaker encoder, the interleaved
     coarse stage, sessions as token streams, and a bundle whose card names the data's licences."""
     import shutil
     import sys
@@ -343,7 +347,7 @@ def test_tiny_mixed_speech_recipe_end_to_end(tmp_path):
                     "--device", "cpu", "--work", str(work), "--data", str(data), "--out", str(out)],
                    check=True, capture_output=True, timeout=600)
     model = AudioLM.from_pretrained(out)
-    assert model.config.coarse_layout == "autoregressive" and model.coarse_stage.layout == "autoregressive"
+    assert model.config.coarse_layout == "interleaved" and model.coarse_stage.layout == "interleaved"
     # the recipe's own sampling travels with the bundle; its coarse guidance needs the cond dropout it kept
     assert model.default_settings == RECIPES["speech-mixed"]().sampling and model.default_settings.coarse.guidance > 1
     assert model.coarse_stage.config.cond_dropout == RECIPES["speech-mixed"]().coarse_size.cond_dropout > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 from pathlib import Path
 
 import torch
@@ -90,7 +91,8 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
              "---", ""]
     lines += recipe.card_data(manifest)
     flag = "" if recipe.kind == DEFAULT_RECIPE else f" --recipe {recipe.kind}"
-    tokenizer = (f"reused from `{recipe.semantic_tokenizer_from}`" if recipe.semantic_tokenizer_from else
+    tokenizer = (f"reused from `{recipe.semantic_tokenizer_from}`{_source_tokenizer(recipe.semantic_tokenizer_from)}"
+                 if recipe.semantic_tokenizer_from else
                  f"built-in encoder trained on this corpus ({recipe.encoder_targets} targets), block "
                  f"{recipe.semantic_layer}, k-means {b.semantic_vocab}")
     lines += [
@@ -110,11 +112,11 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
              ("fine stage", model.fine_stage, recipe.fine_train, "fine")]
     for name, module, train, key in parts:
         params = sum(p.numel() for p in module.parameters()) / 1e6
-        if key == "semantic-encoder" and recipe.semantic_tokenizer_from:
-            lines.append(f"| {name} | {params:.2f} M | reused | — |")
-            continue
-        if key in recipe.reuse:
-            lines.append(f"| {name} | {params:.2f} M | reused from `{recipe.reuse_from}` as it was | — |")
+        source = (recipe.semantic_tokenizer_from if key == "semantic-encoder" else
+                  recipe.reuse_from if key in recipe.reuse else "")
+        if source:
+            there, minutes = _source_row(source, name)
+            lines.append(f"| {name} | {params:.2f} M | reused from `{source}` as it was{there} | {minutes} |")
             continue
         minutes = times.get(key, 0) / 60
         start, earlier = _warm_start(train.init_from)
@@ -139,6 +141,25 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
         lines += [f"Not measured yet: `{command}`.", ""]
     lines += ["## License", "", *recipe.card_license(), ""]
     return "\n".join(lines)
+
+
+def _source_row(bundle: str, name: str) -> tuple[str, str]:
+    """What a reused component cost where it was trained: the recipe and time cells of its row in ``bundle``'s
+    card (`` (there: 5000 steps × …)``, ``20.9 min``), or ``("", "—")`` when that card has no such row. The
+    card is the only record a bundle keeps of its training, and shipping the new bundle replaces it."""
+    card = Path(bundle) / "README.md"
+    for line in card.read_text().splitlines() if card.is_file() else ():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] == name:
+            return f" (there: {cells[2]})", cells[3]
+    return "", "—"
+
+
+def _source_tokenizer(bundle: str) -> str:
+    """`` (there: built-in encoder …)``: how ``bundle``'s card says its semantic tokenizer was made, if it does."""
+    card = Path(bundle) / "README.md"
+    said = re.search(r"Semantic tokenizer: (.+?)\.$", card.read_text(), re.M) if card.is_file() else None
+    return f" (there: {said.group(1)})" if said else ""
 
 
 def _warm_start(init_from: str) -> tuple[str, float]:
