@@ -91,8 +91,7 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
              "---", ""]
     lines += recipe.card_data(manifest)
     flag = "" if recipe.kind == DEFAULT_RECIPE else f" --recipe {recipe.kind}"
-    tokenizer = (f"reused from `{recipe.semantic_tokenizer_from}`{_source_tokenizer(recipe.semantic_tokenizer_from)}"
-                 if recipe.semantic_tokenizer_from else
+    tokenizer = (_source_tokenizer(recipe.semantic_tokenizer_from) if recipe.semantic_tokenizer_from else
                  f"built-in encoder trained on this corpus ({recipe.encoder_targets} targets), block "
                  f"{recipe.semantic_layer}, k-means {b.semantic_vocab}")
     lines += [
@@ -115,8 +114,7 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
         source = (recipe.semantic_tokenizer_from if key == "semantic-encoder" else
                   recipe.reuse_from if key in recipe.reuse else "")
         if source:
-            there, minutes = _source_row(source, name)
-            lines.append(f"| {name} | {params:.2f} M | reused from `{source}` as it was{there} | {minutes} |")
+            lines.append(f"| {name} | {params:.2f} M | {' | '.join(_reused_cells(source, name))} |")
             continue
         minutes = times.get(key, 0) / 60
         start, earlier = _warm_start(train.init_from)
@@ -143,23 +141,27 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
     return "\n".join(lines)
 
 
-def _source_row(bundle: str, name: str) -> tuple[str, str]:
-    """What a reused component cost where it was trained: the recipe and time cells of its row in ``bundle``'s
-    card (`` (there: 5000 steps × …)``, ``20.9 min``), or ``("", "—")`` when that card has no such row. The
-    card is the only record a bundle keeps of its training, and shipping the new bundle replaces it."""
+def _reused_cells(bundle: str, name: str) -> tuple[str, str]:
+    """The recipe and time cells of a component reused from ``bundle``: what it cost where it was trained, from
+    its row in ``bundle``'s card (the only record a bundle keeps of its training, which shipping the new bundle
+    replaces); a row that was itself reused is carried as it is, so the provenance does not nest."""
     card = Path(bundle) / "README.md"
     for line in card.read_text().splitlines() if card.is_file() else ():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[0] == name:
-            return f" (there: {cells[2]})", cells[3]
-    return "", "—"
+            recipe = cells[2] if cells[2].startswith("reused from") else f"reused from `{bundle}` as it was (there: {cells[2]})"
+            return recipe, cells[3]
+    return f"reused from `{bundle}` as it was", "—"
 
 
 def _source_tokenizer(bundle: str) -> str:
-    """`` (there: built-in encoder …)``: how ``bundle``'s card says its semantic tokenizer was made, if it does."""
+    """How ``bundle``'s card says its semantic tokenizer was made: `` (there: built-in encoder …)``, or the
+    card's own provenance where it was reused there too."""
     card = Path(bundle) / "README.md"
     said = re.search(r"Semantic tokenizer: (.+?)\.$", card.read_text(), re.M) if card.is_file() else None
-    return f" (there: {said.group(1)})" if said else ""
+    if said is None:
+        return f"reused from `{bundle}`"
+    return said.group(1) if said.group(1).startswith("reused from") else f"reused from `{bundle}` (there: {said.group(1)})"
 
 
 def _warm_start(init_from: str) -> tuple[str, float]:
