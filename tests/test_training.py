@@ -1,7 +1,9 @@
 """Training: the resumable loop, the espeak corpus, the token cache and the whole tiny recipe."""
 import ctypes.util
 import json
+import os
 import re
+import shutil
 import subprocess
 
 import numpy as np
@@ -391,3 +393,21 @@ def test_layer_choice_rows_per_block_and_cluster_count():
     for r in rows:
         assert 0 <= r["pnmi"] <= 1 and 0 <= r["speaker_id"] <= 1 and r["chance"] == pytest.approx(1 / 3, abs=1e-3)
     assert max(r["pnmi"] for r in rows) > 0.3  # voiced vs noise frames fall into different clusters
+
+
+def test_token_cache_fingerprint_follows_contents_not_file_times(tmp_path):
+    """A work folder copied without its file times keeps its token cache; changed weights invalidate it."""
+    from audiolm.training.tokens import fingerprint
+    codec, tokenizer = tmp_path / "codec", tmp_path / "tokenizer"
+    for folder, payload in ((codec, b"codec weights"), (tokenizer, b"tokenizer weights")):
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+        (folder / "model.safetensors").write_bytes(payload)
+    key = fingerprint(codec, tokenizer)
+    copy = tmp_path / "copy"
+    shutil.copytree(codec, copy, copy_function=shutil.copy)  # new file times
+    os.utime(copy / "model.safetensors", (1, 1))
+    assert fingerprint(copy, tokenizer) == key
+    assert fingerprint(tokenizer, codec) != key  # which component is which matters
+    (copy / "model.safetensors").write_bytes(b"codec weightz")  # same size, other contents
+    assert fingerprint(copy, tokenizer) != key

@@ -8,6 +8,7 @@ acoustic generation with a voice prompt.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -57,13 +58,14 @@ class TokenCache:
 
 
 def fingerprint(*folders: Path) -> str:
-    """Changes whenever a component's weights change (size + mtime of its files)."""
-    parts = []
+    """Changes exactly when a component's files change: a hash of their names and contents. Not of their
+    times, so that a work folder copied without keeping them (``cp -r``) keeps its token cache."""
+    digest = hashlib.sha256()
     for folder in folders:
-        for f in sorted(Path(folder).glob("*")):
-            stat = f.stat()
-            parts.append(f"{f.name}:{stat.st_size}:{int(stat.st_mtime)}")
-    return "|".join(parts)
+        for f in sorted(p for p in Path(folder).glob("*") if p.is_file()):
+            with open(f, "rb") as handle:
+                digest.update(f.name.encode() + b"\0" + hashlib.file_digest(handle, "sha256").digest())
+    return f"sha256:{digest.hexdigest()}"
 
 
 def tokenize_corpus(corpus, split: str, codec, tokenizer, path: Path, key: str, batch_seconds: float = 60.0,
