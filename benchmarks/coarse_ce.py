@@ -23,10 +23,13 @@ from audiolm.evaluation.voices import real_voices  # noqa: E402
 from audiolm.pipeline import AudioLM  # noqa: E402
 
 
-def per_level_ce(stage, cond: torch.Tensor, target: torch.Tensor) -> np.ndarray:
-    """``(L,)`` mean cross-entropy of each target level (flat, interleaved or delay layout)."""
+def per_level_ce(stage, cond: torch.Tensor, target: torch.Tensor, first_frame: int = 0) -> np.ndarray:
+    """``(L,)`` mean cross-entropy of each target level (flat, interleaved or delay layout), over the target
+    frames from ``first_frame`` on (the ones before are context: a prefix)."""
     L, K = target.shape[1], stage.config.target_codebook
     if stage.layout == "delay":
+        if first_frame:
+            raise ValueError("first_frame needs a flat or interleaved stage")
         logits, D = stage(cond, target), stage.delayed(target)
         ce = F.cross_entropy(logits.reshape(-1, K), D.transpose(1, 2).reshape(-1), ignore_index=stage.config.pad,
                              reduction="none").reshape(D.shape[2], L)
@@ -36,7 +39,7 @@ def per_level_ce(stage, cond: torch.Tensor, target: torch.Tensor) -> np.ndarray:
     logits = stage.lm(ids[:, :-1])[:, stage.loss_positions(cond, ids, T) - 1]  # (1, T, L, V): p predicts p + 1
     per = torch.stack([logits[:, :, i, o:o + K] for i, o in enumerate(stage.target_offsets.tolist())], 2)
     return F.cross_entropy(per.reshape(-1, K), target.transpose(1, 2).reshape(-1),
-                           reduction="none").reshape(T, L).mean(0).numpy()
+                           reduction="none").reshape(T, L)[first_frame:].mean(0).numpy()
 
 
 @torch.inference_mode()
