@@ -53,7 +53,7 @@ def speech_markdown(results: dict) -> str:
         rows.append(("unconditional", "silent or degenerate outputs (−50 dBFS; token loops)",
                      f"{pct(u['degenerate_rate'])} ({reasons}; held-out speech "
                      f"{pct(u['heldout_speech_degenerate_rate'])})", "—"))
-    rows.append(speed_row(results["speed"], "bar ≤ 0.5"))
+    rows.append(speed_row(results["speed"], "bar (speech v2): ≤ 0.4"))
     rows += token_rows(results)
     return "\n\n".join([table(rows), voices_table(results), codec_table(results.get("codec_side_by_side", {})),
                         mos_table(results)])
