@@ -42,6 +42,11 @@ def per_level_ce(stage, cond: torch.Tensor, target: torch.Tensor, first_frame: i
                            reduction="none").reshape(T, L)[first_frame:].mean(0).numpy()
 
 
+def format_levels(ce: list[np.ndarray]) -> str:
+    """Per-level CE rows ``(L,)`` averaged over readers, as ``a / b / c / d``."""
+    return " / ".join(f"{c:.2f}" for c in np.mean(ce, 0))
+
+
 @torch.inference_mode()
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -65,9 +70,8 @@ def main() -> None:
             # predicts worse with them; one that follows only the acoustic history does not notice
             other = clips[(i + 1) % len(clips)][0]
             other_rows.append(per_level_ce(stage, other[:, None, :frames // 2], target))
-        show = lambda ce: " / ".join(f"{c:.2f}" for c in np.mean(ce, 0))  # noqa: E731
-        print(f"{bundle} ({stage.layout}): per-level CE {show(rows)} nats with its own semantic ids, "
-              f"{show(other_rows)} with another reader's (chance {np.log(stage.config.target_codebook):.2f}), "
+        print(f"{bundle} ({stage.layout}): per-level CE {format_levels(rows)} nats with its own semantic ids, "
+              f"{format_levels(other_rows)} with another reader's (chance {np.log(stage.config.target_codebook):.2f}), "
               f"{len(rows)} readers × {frames} frames")
 
 

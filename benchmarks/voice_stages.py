@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from coarse_ce import per_level_ce  # noqa: E402
+from coarse_ce import format_levels, per_level_ce  # noqa: E402
 
 from audiolm.data.heldout import default_heldout_dir  # noqa: E402
 from audiolm.evaluation.similarity import SpeakerEmbedder, centroids, cosine, nearest  # noqa: E402
@@ -34,12 +34,11 @@ from audiolm.pipeline import AudioLM  # noqa: E402
 from audiolm.sampling import SampleGenerators  # noqa: E402
 
 
-def prefixed_ce(model: AudioLM, prefix: np.ndarray, wav: np.ndarray) -> np.ndarray:
-    """The coarse stage's per-level CE of ``wav``'s coarse levels after ``prefix``'s (both with their own
-    semantic ids as cond)."""
-    Qc = model.config.num_coarse
+def prefixed_ce(model: AudioLM, prefix: np.ndarray, tokens: tuple[torch.Tensor, torch.Tensor]) -> np.ndarray:
+    """The coarse stage's per-level CE of the coarse levels of ``tokens`` (``model.tokenize``'s semantic and
+    acoustic ids) after ``prefix``'s (both with their own semantic ids as cond)."""
+    Qc, (sem, ac) = model.config.num_coarse, tokens
     prefix_sem, prefix_ac = model.tokenize(model.aligned(prefix))
-    sem, ac = model.tokenize(model.aligned(wav))
     cond = torch.cat([prefix_sem, sem], 1)[:, None]
     target = torch.cat([prefix_ac[:, :Qc], ac[:, :Qc]], 2)
     return per_level_ce(model.coarse_stage, cond, target, first_frame=prefix_ac.shape[2])
@@ -84,16 +83,17 @@ def main() -> None:
         add("continuation (generated semantic ids)", s, shipped.audio[0][shipped.prompt_samples:])
         add("continuation from the true semantic ids", s, model.acoustic_generation(after, voice=prompt, seed=i).audio[0])
         # 3 s after a 3 s prefix: the 6 s that fit the speech bundle's coarse window
-        ce_same.append(prefixed_ce(model, real.enroll[s][0][:3 * sr], after[:3 * sr]))
-        ce_other.append(prefixed_ce(model, real.enroll[speakers[(i + 1) % len(speakers)]][0][:3 * sr], after[:3 * sr]))
+        next_tokens = model.tokenize(model.aligned(after[:3 * sr]))
+        ce_same.append(prefixed_ce(model, real.enroll[s][0][:3 * sr], next_tokens))
+        ce_other.append(prefixed_ce(model, real.enroll[speakers[(i + 1) % len(speakers)]][0][:3 * sr], next_tokens))
     print(f"{a.bundle}: speaker similarity on {len(speakers)} real held-out readers (test-other)")
     print("| 4 s of | readers | SIM | reader nearest |\n|---|---|---|---|")
     for name, values in rows.items():
         v = np.array(values, dtype=float)
         print(f"| {name} | {len(v)} | {v[:, 0].mean():.3f} | {100 * v[:, 1].mean():.0f} % |")
-    show = lambda ce: " / ".join(f"{c:.2f}" for c in np.mean(ce, 0))  # noqa: E731
     print(f"coarse stage, teacher-forced CE per level of the next seconds ({len(ce_same)} readers): after the same "
-          f"reader's 3 s {show(ce_same)} (mean {np.mean(ce_same):.3f}); after another reader's {show(ce_other)} "
+          f"reader's 3 s {format_levels(ce_same)} (mean {np.mean(ce_same):.3f}); after another reader's "
+          f"{format_levels(ce_other)} "
           f"(mean {np.mean(ce_other):.3f}); chance {np.log(model.coarse_stage.config.target_codebook):.2f}")
 
 
