@@ -60,6 +60,8 @@ class SampleGenerators:
         per, left = divmod(rows, len(self.generators))
         if left:
             raise ValueError(f"{rows} rows do not split into {len(self.generators)} samples")
+        if len(self.generators) == 1:
+            return torch.rand(per, 1, generator=self.generators[0], device=device)
         return torch.cat([torch.rand(per, 1, generator=g, device=device) for g in self.generators])
 
 

@@ -4,13 +4,18 @@ Decoding one token on a 2-core CPU is bound by per-operator overhead more than b
 the block is written with as few kernels as possible: fused LayerNorm rather than RMSNorm
 (several kernels in torch), learned absolute positions (one add per step) rather than
 rotary embeddings (several kernels per layer), tanh-GELU. Stages never see sequences longer
-than their window, so absolute positions up to ``max_seq_len`` suffice.
+than their window, so absolute positions up to ``max_seq_len`` suffice. For the same reason the
+forward pass calls the functional ops on the submodules' weights instead of calling the submodules
+(``nn.Module.__call__`` costs a few microseconds each: about a fifth of a coarse stage's decoding
+step, ``benchmarks/results/speech-mixed-progress.json``, ``decoding_speed_2026_12_04``); the
+submodules stay for their parameters, so state dicts and bundles are unchanged.
 
 ``Transformer`` maps embeddings to hidden states and is shared by the three stages and the
 built-in semantic encoder; ``DecoderLM`` adds a token embedding and an output head.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -29,8 +34,24 @@ class TransformerConfig:
     causal: bool = True
 
 
+def decoding_dtype() -> torch.dtype | None:
+    """The KV cache's dtype when a stage samples: the weights' (None) unless ``AUDIOLM_DECODING_DTYPE=bfloat16``.
+
+    A bfloat16 cache halves what attention reads over a long context: on a CPU with AVX512-BF16 a speech
+    continuation's marginal RTF went 0.399 -> 0.370, with the same voice and content within their noise
+    (``benchmarks/results/speech-mixed-progress.json``, ``decoding_speed_2026_12_04``). It is not the default
+    because rounding to bfloat16 turns the last-bit differences between batch sizes (small matrix products
+    take other kernels) into other tokens: sample i of a batch would no longer come out the same when
+    generated alone with its seed. Elsewhere bfloat16 is emulated and slower."""
+    choice = os.environ.get("AUDIOLM_DECODING_DTYPE", "float32").strip().lower()
+    if choice not in ("float32", "bfloat16"):
+        raise ValueError(f"AUDIOLM_DECODING_DTYPE must be float32 or bfloat16, got {choice!r}")
+    return torch.bfloat16 if choice == "bfloat16" else None
+
+
 class KVCache:
-    """Per-layer key/value buffers ``(B, nh, capacity, hs)`` filled in place, plus a length."""
+    """Per-layer key/value buffers ``(B, nh, capacity, hs)`` filled in place, plus a length. In a dtype other
+    than the model's (``decoding_dtype``), attention reads the cache in that dtype and returns the model's."""
 
     def __init__(self, config: TransformerConfig, batch: int, device=None, dtype=torch.float32, capacity=None):
         capacity = capacity or config.max_seq_len
@@ -51,11 +72,13 @@ class SelfAttention(nn.Module):
 
     def forward(self, x, start: int, cache: KVCache | None, layer: int):
         B, T, C = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, C // self.n_heads).permute(2, 0, 3, 1, 4)  # (B, nh, T, hs)
+        qkv = F.linear(x, self.qkv.weight).view(B, T, 3, self.n_heads, C // self.n_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (B, nh, T, hs)
         if cache is not None:
             cache.keys[layer][:, :, start:start + T] = k
             cache.values[layer][:, :, start:start + T] = v
             k, v = cache.keys[layer][:, :, :start + T], cache.values[layer][:, :, :start + T]
+            q = q.to(k.dtype)
         mask, is_causal = None, False
         if self.causal and T > 1:
             if start == 0:
@@ -64,7 +87,7 @@ class SelfAttention(nn.Module):
                 mask = torch.arange(start + T, device=x.device)[None] <= (start + torch.arange(T, device=x.device))[:, None]
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
                                            dropout_p=self.dropout if self.training else 0.0)
-        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+        return F.linear(y.transpose(1, 2).reshape(B, T, C).to(x.dtype), self.proj.weight)
 
 
 class Block(nn.Module):
@@ -72,12 +95,17 @@ class Block(nn.Module):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(cfg.d_model, bias=False), nn.LayerNorm(cfg.d_model, bias=False)
         self.attn = SelfAttention(cfg)
+        # Linear, GELU(tanh), Linear, Dropout: a Sequential for its parameter names; forward applies them itself
         self.mlp = nn.Sequential(nn.Linear(cfg.d_model, cfg.ff_mult * cfg.d_model, bias=False), nn.GELU(approximate="tanh"),
                                  nn.Linear(cfg.ff_mult * cfg.d_model, cfg.d_model, bias=False), nn.Dropout(cfg.dropout))
+        self.dropout = cfg.dropout
 
     def forward(self, x, start, cache, layer):
-        x = x + self.attn(self.norm1(x), start, cache, layer)
-        return x + self.mlp(self.norm2(x))
+        shape = self.norm1.normalized_shape
+        x = x + self.attn.forward(F.layer_norm(x, shape, self.norm1.weight), start, cache, layer)
+        h = F.linear(F.layer_norm(x, shape, self.norm2.weight), self.mlp[0].weight)
+        h = F.linear(F.gelu(h, approximate="tanh"), self.mlp[2].weight)
+        return x + (F.dropout(h, self.dropout) if self.training and self.dropout else h)
 
 
 class Transformer(nn.Module):
@@ -88,7 +116,6 @@ class Transformer(nn.Module):
         self.config = cfg
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.positions = nn.Embedding(cfg.max_seq_len, cfg.d_model)
-        self.drop = nn.Dropout(cfg.dropout)
         self.norm = nn.LayerNorm(cfg.d_model, bias=False)
         self.apply(_init_weights)
 
@@ -99,14 +126,16 @@ class Transformer(nn.Module):
             raise ValueError(f"Sequence of {start + T} positions exceeds max_seq_len={self.config.max_seq_len}.")
         if cache is not None and not self.config.causal:
             raise ValueError("A KV cache only makes sense for a causal transformer.")
-        x = self.drop(x + self.positions.weight[start:start + T])
+        x = x + self.positions.weight[start:start + T]
+        if self.training and self.config.dropout:
+            x = F.dropout(x, self.config.dropout)
         layers = []
         for i, block in enumerate(self.blocks):
-            x = block(x, start, cache, i)
+            x = block.forward(x, start, cache, i)
             layers.append(x)
         if cache is not None:
             cache.length = start + T
-        x = self.norm(x)
+        x = F.layer_norm(x, self.norm.normalized_shape, self.norm.weight)
         return (x, layers) if return_layers else x
 
     def new_cache(self, batch: int, device=None, dtype=None, capacity=None) -> KVCache:
@@ -126,11 +155,15 @@ class DecoderLM(nn.Module):
 
     def forward(self, ids, cache: KVCache | None = None, vocab_range: tuple[int, int] | None = None):
         """``ids (B, T)`` -> logits ``(B, T, V)``, or only over ``vocab_range=(lo, hi)`` (cheaper)."""
-        h = self.body(self.embed(ids), cache)
+        h = self.body.forward(F.embedding(ids, self.embed.weight), cache)
         if vocab_range is None:
             return self.head(h)
         lo, hi = vocab_range
         return F.linear(h, self.head.weight[lo:hi])
+
+    def prefill(self, ids, cache: KVCache) -> None:
+        """Feed ``ids (B, T)`` into ``cache`` without computing their logits."""
+        self.body.forward(F.embedding(ids, self.embed.weight), cache)
 
 
 def _init_weights(module):

@@ -112,6 +112,19 @@ def test_griffin_lim_recovers_a_signal_from_its_magnitudes():
     assert torch.equal(y, griffin_lim(stft(x).abs(), stft, 32))  # deterministic: zero initial phase
 
 
+@pytest.mark.parametrize("n_fft,hop", [(64, 16), (60, 16)])  # hop divides n_fft (shifted adds), or not (F.fold)
+def test_overlap_add_equals_fold_and_inverse_round_trips(n_fft, hop):
+    from audiolm.codec.spectral import STFT
+
+    stft = STFT(n_fft, hop)
+    frames = torch.randn(2, n_fft, 30, dtype=torch.float64)
+    reference = torch.nn.functional.fold(frames, (1, 29 * hop + n_fft), (1, n_fft), stride=(1, hop))[:, 0, 0]
+    assert torch.allclose(stft._fold(frames), reference, atol=1e-12)
+    x = torch.randn(2, 30 * hop, dtype=torch.float64)
+    assert torch.allclose(stft.inverse(stft(x)), x, atol=1e-9)
+    assert torch.equal(stft.inverse(stft(x), stft.envelope(30, torch.float64)), stft.inverse(stft(x)))
+
+
 def test_griffin_lim_codec_trains_on_magnitudes_and_decodes():
     torch.manual_seed(0)
     codec = NeuralCodec(NeuralCodecConfig(dim=32, encoder_blocks=1, decoder_blocks=1, synthesis="griffin_lim",

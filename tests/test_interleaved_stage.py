@@ -96,6 +96,20 @@ def test_cached_generation_equals_uncached(total, known):
 
 
 @torch.no_grad()
+def test_later_windows_feed_only_what_follows_the_pinned_prefix(monkeypatch):
+    """A window starts with the pinned prefix its predecessor started with: those positions stay in the KV
+    cache and only the rest is fed again, with the same tokens as recomputing every window."""
+    s = stage(window=12)
+    cond, prefix = torch.randint(0, 10, (2, 1, 15)), torch.randint(0, 16, (2, 3, 6))
+    fed, prefill = [], s.lm.prefill
+    monkeypatch.setattr(s.lm, "prefill", lambda ids, cache: (fed.append(cache.length), prefill(ids, cache))[1])
+    out = s.generate(cond, prefix, 30, GREEDY)
+    pinned_positions = 2 + 3 * (1 + 2 * 3)  # BOS, SEP, then 3 cond frames with their 6 target frames
+    assert len(fed) >= 3 and fed[0] == 0 and all(start >= pinned_positions for start in fed[1:])
+    assert torch.equal(out, reference_generate(s, cond, prefix, 30))
+
+
+@torch.no_grad()
 def test_guided_generation_equals_uncached_guidance():
     s = stage(window=12, dropout=0.1)
     cond, prefix = torch.randint(0, 10, (2, 1, 15)), torch.randint(0, 16, (2, 3, 3))

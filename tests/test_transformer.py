@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from audiolm.transformer import DecoderLM, Transformer, TransformerConfig
@@ -55,3 +56,30 @@ def test_too_long_sequence_raises():
         assert "max_seq_len" in str(exc)
     else:
         raise AssertionError("expected ValueError")
+
+
+def test_prefill_then_steps_equals_full_sequence_and_a_bfloat16_cache_stays_close():
+    """``DecoderLM.prefill`` fills the cache as a forward would; with a bfloat16 cache (``AUDIOLM_DECODING_DTYPE``)
+    the next logits move by rounding only."""
+    lm = tiny_lm()
+    ids = torch.randint(0, 50, (2, 40))
+    full = lm(ids)[:, 30:]
+    for dtype, tolerance in ((None, 1e-5), (torch.bfloat16, 0.02)):
+        cache = lm.body.new_cache(2, dtype=dtype)
+        lm.prefill(ids[:, :30], cache)
+        assert cache.length == 30 and cache.keys[0].dtype == (dtype or torch.float32)
+        steps = torch.cat([lm(ids[:, t:t + 1], cache) for t in range(30, 40)], 1)
+        assert steps.dtype == torch.float32
+        assert (steps - full).abs().max() <= tolerance * full.abs().max()
+
+
+def test_decoding_dtype_is_float32_unless_asked(monkeypatch):
+    from audiolm.transformer import decoding_dtype
+
+    monkeypatch.delenv("AUDIOLM_DECODING_DTYPE", raising=False)
+    assert decoding_dtype() is None
+    monkeypatch.setenv("AUDIOLM_DECODING_DTYPE", "bfloat16")
+    assert decoding_dtype() == torch.bfloat16
+    monkeypatch.setenv("AUDIOLM_DECODING_DTYPE", "float16")
+    with pytest.raises(ValueError, match="float32 or bfloat16"):
+        decoding_dtype()

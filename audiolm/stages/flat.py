@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..sampling import SamplingConfig, TokenBias, sample
-from ..transformer import DecoderLM, TransformerConfig
+from ..transformer import DecoderLM, TransformerConfig, decoding_dtype
 from .base import ProgressFn, Stage, StageSize, StageSpec, StreamStageConfig, cond_span, one_draw_per_token
 from .windows import autoregressive_windows, pinned
 
@@ -60,6 +60,15 @@ class FlatStageConfig(StreamStageConfig):
                              "raise max_seq_len or shrink window_frames.")
         if not self.transformer.causal:
             raise ValueError("an autoregressive stage needs a causal transformer")
+
+
+def shared_prefix(a: torch.Tensor | None, b: torch.Tensor) -> int:
+    """How many leading positions ``a`` and ``b`` (``(B, T)`` ids, ``a`` may be None) share in every row."""
+    if a is None:
+        return 0
+    n = min(a.shape[1], b.shape[1])
+    differ = (a[:, :n] != b[:, :n]).any(0).nonzero()
+    return int(differ[0]) if len(differ) else n
 
 
 class FlatStage(Stage):
@@ -186,13 +195,25 @@ class FlatStage(Stage):
         yield known, out[:, :, :total_frames]
         todo, done = (total_frames - known) * c.target_levels, 0
         ranges = [(o, o + c.target_codebook) for o in self.target_offsets.tolist()]
+        kv_dtype = decoding_dtype()  # None: the weights'
+        cache, cached = None, None  # the KV cache and the ids it was last filled from
         for keep, start, end, window_cond in autoregressive_windows(c, cond, known, total_frames):
             ids = self.flatten(window_cond, pinned(out, keep, start, known))
             if guided:
                 ids = torch.cat([ids, self.null_cond(ids)])
-            per_frame = c.target_levels + self.opening_tokens
-            cache = self.lm.body.new_cache(ids.shape[0], capacity=ids.shape[1] + (end - known) * per_frame)
-            feed = ids
+            needed = ids.shape[1] + (end - known) * (c.target_levels + self.opening_tokens)
+            if cache is None or cache.capacity < needed:
+                cache, cached = self.lm.body.new_cache(ids.shape[0], capacity=max(needed, c.transformer.max_seq_len),
+                                                       dtype=kv_dtype), None
+            # a window starts with the ids its predecessor started with (the pinned prompt): their keys and values
+            # are already in the cache, at the same positions
+            cache.length = shared_prefix(cached, ids[:, :-1])
+            if cache.length < ids.shape[1] - 1:
+                self.lm.prefill(ids[:, cache.length:-1], cache)
+            cached, feed = ids, ids[:, -1:]  # (a window holds at least BOS and SEP)
+            # the window's share of the bias, one tensor per level (one indexing per token instead of a scatter)
+            window_bias = None if bias is None else [bias.logits(level, known, end, c.target_codebook)
+                                                     for level in range(c.target_levels)]
             for frame in range(known, end):
                 opening = self.frame_opening(cond, frame)
                 if opening is not None:
@@ -201,8 +222,8 @@ class FlatStage(Stage):
                     logits = self.lm(feed, cache, vocab_range=(lo, hi))[:, -1]
                     if guided:
                         logits = logits[B:] + weight * (logits[:B] - logits[B:])
-                    if bias is not None:
-                        logits = logits + bias.logits(level, frame, frame + 1, hi - lo)[:, 0]
+                    if window_bias is not None:
+                        logits = logits + window_bias[level][:, frame - known]
                     token = sample(logits, sampling, generator)
                     out[:, level, frame] = token
                     feed = (token + lo)[:, None].repeat(2 if guided else 1, 1)
