@@ -6,7 +6,7 @@ the block is written with as few kernels as possible: fused LayerNorm rather tha
 rotary embeddings (several kernels per layer), tanh-GELU. Stages never see sequences longer
 than their window, so absolute positions up to ``max_seq_len`` suffice. For the same reason the
 forward pass calls the functional ops on the submodules' weights instead of calling the submodules
-(``nn.Module.__call__`` costs a few microseconds each: about a fifth of a coarse stage's decoding
+(``nn.Module.__call__`` costs a few microseconds each: about a sixth of a coarse stage's decoding
 step, ``benchmarks/results/speech-mixed-progress.json``, ``decoding_speed_2026_12_04``); the
 submodules stay for their parameters, so state dicts and bundles are unchanged.
 
@@ -38,7 +38,7 @@ def decoding_dtype() -> torch.dtype | None:
     """The KV cache's dtype when a stage samples: the weights' (None) unless ``AUDIOLM_DECODING_DTYPE=bfloat16``.
 
     A bfloat16 cache halves what attention reads over a long context: on a CPU with AVX512-BF16 a speech
-    continuation's marginal RTF went 0.399 -> 0.370, with the same voice and content within their noise
+    continuation took about 11 % less time, with the same voice and content within their noise
     (``benchmarks/results/speech-mixed-progress.json``, ``decoding_speed_2026_12_04``). It is not the default
     because rounding to bfloat16 turns the last-bit differences between batch sizes (small matrix products
     take other kernels) into other tokens: sample i of a batch would no longer come out the same when

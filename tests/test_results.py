@@ -28,6 +28,10 @@ def test_bench_section_states_where_and_when():
     assert "| coarse | d64×2, 0.1 M | 500 | 2.00 | 0.400 |" in text
     assert "| continuation | 3.00 | 10.00 | 0.300 |" in text and "model load: 1.25 s" in text
     assert "lucidrains' audiolm-pytorch not timed: not installed" in text
+    assert "Reproduce: `python -m audiolm bench --json b.json`" in text
+    best_of_3 = bench_json()
+    best_of_3["runs"][0]["repeats"] = 3
+    assert "Reproduce: `python -m audiolm bench --repeats 3 --json b.json`" in bench_section(best_of_3, "b.json")
 
 
 def test_update_replaces_only_the_marked_section(tmp_path):
