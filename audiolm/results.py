@@ -40,8 +40,8 @@ def eval_section(results: dict, source: str) -> str:
 def bench_section(bench: dict, source: str) -> str:
     from .bench import markdown
 
-    repeats = sorted({run["repeats"] for run in bench["runs"] if run.get("repeats", 1) > 1})
-    options = "".join(f" --repeats {n}" for n in repeats[-1:])  # the runs' best-of count, as measured
+    repeats = max(run.get("repeats", 1) for run in bench["runs"])  # the runs' best-of count, as measured
+    options = f" --repeats {repeats}" if repeats > 1 else ""
     lines = [f"### Speed: `{bench['bundle']}`", "", _context_line(bench["context"]),
              f"Reproduce: `python -m audiolm bench{options} --json {source}` (add `--peer PYTHON` for lucidrains' "
              "stages; see `audiolm/peer_lucidrains.py`). RTF = wall time / seconds of audio (below 1 is faster than "

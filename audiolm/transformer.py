@@ -35,7 +35,8 @@ class TransformerConfig:
 
 
 def decoding_dtype() -> torch.dtype | None:
-    """The KV cache's dtype when a stage samples: the weights' (None) unless ``AUDIOLM_DECODING_DTYPE=bfloat16``.
+    """The KV cache's dtype when a stage samples (``Transformer.new_cache``'s default): the weights' (None) unless
+    ``AUDIOLM_DECODING_DTYPE=bfloat16``.
 
     A bfloat16 cache halves what attention reads over a long context: on a CPU with AVX512-BF16 a speech
     continuation took about 11 % less time, with the same voice and content within their noise
@@ -139,8 +140,9 @@ class Transformer(nn.Module):
         return (x, layers) if return_layers else x
 
     def new_cache(self, batch: int, device=None, dtype=None, capacity=None) -> KVCache:
+        """A KV cache for sampling, in ``dtype``, else ``decoding_dtype()``, else the weights' dtype."""
         p = next(self.parameters())
-        return KVCache(self.config, batch, device or p.device, dtype or p.dtype, capacity)
+        return KVCache(self.config, batch, device or p.device, dtype or decoding_dtype() or p.dtype, capacity)
 
 
 class DecoderLM(nn.Module):

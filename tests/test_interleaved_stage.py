@@ -114,7 +114,13 @@ def test_sampling_with_a_bfloat16_kv_cache_when_asked(monkeypatch):
     monkeypatch.setenv("AUDIOLM_DECODING_DTYPE", "bfloat16")
     s = stage(window=12, dropout=0.1)
     dtypes, new_cache = [], s.lm.body.new_cache
-    monkeypatch.setattr(s.lm.body, "new_cache", lambda *a, **k: (dtypes.append(k.get("dtype")), new_cache(*a, **k))[1])
+
+    def recorded(*args, **kwargs):
+        cache = new_cache(*args, **kwargs)
+        dtypes.append(cache.keys[0].dtype)
+        return cache
+
+    monkeypatch.setattr(s.lm.body, "new_cache", recorded)
     cond, prefix = torch.randint(0, 10, (2, 1, 15)), torch.randint(0, 16, (2, 3, 3))
     sampling = SamplingConfig(temperature=1.0, guidance=3.0)
     a, b = (s.generate(cond, prefix, 20, sampling, torch.Generator().manual_seed(0)) for _ in range(2))

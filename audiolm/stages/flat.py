@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..sampling import SamplingConfig, TokenBias, sample
-from ..transformer import DecoderLM, TransformerConfig, decoding_dtype
+from ..transformer import DecoderLM, TransformerConfig
 from .base import ProgressFn, Stage, StageSize, StageSpec, StreamStageConfig, cond_span, one_draw_per_token
 from .windows import autoregressive_windows, pinned
 
@@ -195,7 +195,6 @@ class FlatStage(Stage):
         yield known, out[:, :, :total_frames]
         todo, done = (total_frames - known) * c.target_levels, 0
         ranges = [(o, o + c.target_codebook) for o in self.target_offsets.tolist()]
-        kv_dtype = decoding_dtype()  # None: the weights'
         cache, cached = None, None  # the KV cache and the ids it was last filled from
         for keep, start, end, window_cond in autoregressive_windows(c, cond, known, total_frames):
             ids = self.flatten(window_cond, pinned(out, keep, start, known))
@@ -203,8 +202,7 @@ class FlatStage(Stage):
                 ids = torch.cat([ids, self.null_cond(ids)])
             needed = ids.shape[1] + (end - known) * (c.target_levels + self.opening_tokens)
             if cache is None or cache.capacity < needed:
-                cache, cached = self.lm.body.new_cache(ids.shape[0], capacity=max(needed, c.transformer.max_seq_len),
-                                                       dtype=kv_dtype), None
+                cache, cached = self.lm.body.new_cache(ids.shape[0], capacity=max(needed, c.transformer.max_seq_len)), None
             # a window starts with the ids its predecessor started with (the pinned prompt): their keys and values
             # are already in the cache, at the same positions
             cache.length = shared_prefix(cached, ids[:, :-1])
