@@ -96,9 +96,10 @@ class Block(nn.Module):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(cfg.d_model, bias=False), nn.LayerNorm(cfg.d_model, bias=False)
         self.attn = SelfAttention(cfg)
-        # Linear, GELU(tanh), Linear, Dropout: a Sequential for its parameter names; forward applies them itself
+        # Linear, GELU(tanh), Linear: a Sequential for its parameter names (mlp.0, mlp.2); forward applies them
+        # itself, and the dropout after them
         self.mlp = nn.Sequential(nn.Linear(cfg.d_model, cfg.ff_mult * cfg.d_model, bias=False), nn.GELU(approximate="tanh"),
-                                 nn.Linear(cfg.ff_mult * cfg.d_model, cfg.d_model, bias=False), nn.Dropout(cfg.dropout))
+                                 nn.Linear(cfg.ff_mult * cfg.d_model, cfg.d_model, bias=False))
         self.dropout = cfg.dropout
 
     def forward(self, x, start, cache, layer):
@@ -157,15 +158,19 @@ class DecoderLM(nn.Module):
 
     def forward(self, ids, cache: KVCache | None = None, vocab_range: tuple[int, int] | None = None):
         """``ids (B, T)`` -> logits ``(B, T, V)``, or only over ``vocab_range=(lo, hi)`` (cheaper)."""
-        h = self.body.forward(F.embedding(ids, self.embed.weight), cache)
+        h = self.hidden(ids, cache)
         if vocab_range is None:
             return self.head(h)
         lo, hi = vocab_range
         return F.linear(h, self.head.weight[lo:hi])
 
+    def hidden(self, ids, cache: KVCache | None = None) -> torch.Tensor:
+        """``ids (B, T)`` -> the last hidden states ``(B, T, d)``, before the head."""
+        return self.body.forward(F.embedding(ids, self.embed.weight), cache)
+
     def prefill(self, ids, cache: KVCache) -> None:
         """Feed ``ids (B, T)`` into ``cache`` without computing their logits."""
-        self.body.forward(F.embedding(ids, self.embed.weight), cache)
+        self.hidden(ids, cache)
 
 
 def _init_weights(module):
