@@ -150,6 +150,12 @@ class Stage(nn.Module, ABC):
         """Continue ``prefix (B, Lt, P)`` to ``(B, Lt, total_frames)`` given ``cond (B, Lc, Tc)``; ``bias`` is
         added to the logits of the frames it covers (after guidance, before temperature)."""
 
+    def id_rows(self, stream: str) -> dict[str, list[int]]:
+        """Where the ids of ``stream`` ("cond" or "target") sit in this stage's weights: for each state-dict
+        table indexed by token id, the first row of each level's codebook. Used to carry a stage across a
+        change of tokenizer (``audiolm.training.remap``). Layouts without such tables return {}."""
+        return {}
+
     def stream(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
                sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
                progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None,

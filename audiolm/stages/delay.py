@@ -148,6 +148,12 @@ class DelayStage(Stage):
     def mismatches(self, spec: StageSpec) -> list[tuple[str, object, object]]:
         return self.config.mismatches(spec)
 
+    def id_rows(self, stream: str) -> dict[str, list[int]]:
+        if stream == "cond":
+            return {"embed.weight": self.cond_offsets.tolist()}
+        K = self.config.target_codebook
+        return {"embed.weight": self.level_offsets.tolist(), "heads.weight": [k * K for k in range(len(self.level_offsets))]}
+
     # ----- training -----
     def loss(self, cond: torch.Tensor | None, target: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:

@@ -131,6 +131,12 @@ class FlatStage(Stage):
     def mismatches(self, spec: StageSpec) -> list[tuple[str, object, object]]:
         return self.config.mismatches(spec)
 
+    def id_rows(self, stream: str) -> dict[str, list[int]]:
+        if stream == "cond":
+            return {"lm.embed.weight": self.cond_offsets.tolist()}
+        starts = self.target_offsets.tolist()
+        return {"lm.embed.weight": starts, "lm.head.weight": starts}
+
     # ----- training -----
     def loss(self, cond: torch.Tensor | None, target: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:

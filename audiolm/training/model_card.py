@@ -80,8 +80,10 @@ def piano_data(c) -> list[str]:
         "fluidsynth fluid-soundfont-gm`).", ""]
 
 
-def model_card(recipe, model, times: dict[str, float], metrics: dict | None, manifest: dict | None = None) -> str:
-    """``manifest``: the training corpus' corpus.json (what the recipe's card data may count)."""
+def model_card(recipe, model, times: dict[str, float], metrics: dict | None, manifest: dict | None = None,
+               remapped: frozenset[str] = frozenset()) -> str:
+    """``manifest``: the training corpus' corpus.json (what the recipe's card data may count); ``remapped``: the
+    steps whose warm start had its semantic-id rows remapped to this bundle's tokenizer (``remap``)."""
     from ..evaluation.report import markdown
 
     b, domain = recipe.bundle, recipe.domain
@@ -118,6 +120,8 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
             continue
         minutes = times.get(key, 0) / 60
         start, earlier = _warm_start(train.init_from)
+        if key in remapped:
+            start += " (its semantic-id rows remapped to this tokenizer's ids by co-occurrence)"
         total_minutes += earlier
         lines.append(f"| {name} | {params:.2f} M | {train.steps} steps × batch {train.batch_size}, lr {train.lr:g}"
                      f"{start} | {minutes + earlier:.1f} min |")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -147,8 +147,33 @@ class TrainingRun:
         semantic, acoustic = self.tokens("train").streams((round(tail * b.semantic_rate),
                                                            round(tail * b.acoustic_rate)))
         spec = stage_specs(self.recipe.bundle)[role]
+        train = self.remapped_warm_start(role, self._train(getattr(self.recipe, f"{role}_train")))
         return train_stage(spec, layout_class(self.recipe.bundle.stage_layout(role)), self.stage_configs()[role],
-                           semantic, acoustic, self.work / role, self._train(getattr(self.recipe, f"{role}_train")))
+                           semantic, acoustic, self.work / role, train)
+
+    def remapped_warm_start(self, role: str, train: TrainConfig) -> TrainConfig:
+        """``train`` starting from ``<work>/<role>/init-remapped`` when its warm start is a bundle's stage that
+        reads semantic ids of another tokenizer than this run's (the bundle's ``semantic_tokenizer`` beside
+        it): its id rows remapped by co-occurrence on the training audio (``remap``); ``train`` otherwise."""
+        from .remap import SEMANTIC_STREAM, cooccurrence, remap_stage, same_tokenizer, tokenize_both
+        source = Path(train.init_from) if train.init_from else None
+        if role not in SEMANTIC_STREAM or source is None or (self.work / role / "state.json").is_file():
+            return train  # nothing to remap, or a resumed run (the warm start is only read at step 0)
+        out, old_dir = self.work / role / "init-remapped", source.parent / "semantic_tokenizer"
+        if not (out / "remap.json").is_file():
+            if not old_dir.is_dir():
+                return train
+            old, new = SemanticTokenizer.from_folder(old_dir), SemanticTokenizer.from_folder(self.work / "semantic_tokenizer")
+            if same_tokenizer(old, new) or old.config.num_clusters != new.config.num_clusters:
+                return train  # the same ids, or another vocabulary (warm_start keeps the rows that overlap)
+            corpus = self.open_corpus()
+            records = corpus.split("train")
+            chosen = np.random.default_rng(self.recipe.encoder_train.seed).permutation(len(records))
+            waves = (corpus.audio(records[i]) for i in chosen[:self.recipe.kmeans_utterances])
+            summary = remap_stage(source, SEMANTIC_STREAM[role], cooccurrence(*tokenize_both(old, new, waves),
+                                                                              new.config.num_clusters), out)
+            print(f"{role}: {source}'s semantic-id rows remapped to this run's tokenizer: {summary}", flush=True)
+        return replace(train, init_from=str(out))
 
     def bundle(self, out: str | Path) -> Path:
         """Assemble the trained components into a bundle (``weights_dtype``) with its model card; the card
@@ -169,7 +194,9 @@ class TrainingRun:
         manifest_path = self.data / "corpus.json"
         manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
         dtype = {"float16": torch.float16, "int8": torch.int8, "float32": None}[self.recipe.weights_dtype]
-        return model.save_pretrained(out, dtype, model_card(self.recipe, model, times, metrics, manifest))
+        from .remap import SEMANTIC_STREAM
+        remapped = frozenset(role for role in SEMANTIC_STREAM if (self.work / role / "init-remapped").is_dir())
+        return model.save_pretrained(out, dtype, model_card(self.recipe, model, times, metrics, manifest, remapped))
 
     def examples(self, folder: str | Path, count: int = 3, seconds: float = 5.0) -> list[Path]:
         """Held-out prompts (unseen speakers and sentences, or unseen pieces) for the Space; each
