@@ -146,7 +146,7 @@ class MixedSpeechRecipe(Recipe):
     # bags of ids on 20 speechocean762 readers, chance 5 %): k-means 512 gives 0.592 / 10.0 % at block 1,
     # 0.577 / 9.2 % at block 2, 0.559 / 5.8 % at block 3, falling to 0.478 at block 6; k-means 1024 gives
     # 0.657 / 0.0 %, 0.643 / 4.2 %, 0.625 / 1.7 % at blocks 1-3 (256: 0.53 / 10.8 % at block 1). Block 1 with
-    # 1024 clusters (the paper's count) is best on both. The evaluation agrees (held-out festival voices' PNMI
+    # 1024 clusters (the paper's count) is best on both. The evaluation agrees (PNMI on the held-out espeak speakers
     # 0.611 at block 1 against 0.596 at block 2; speaker-ID from bags of ids on the 10 real held-out readers
     # 4 % against 17 %, chance 10 %). Block 2 was shipped until 2026-12-04.
     semantic_layer: int = 1
@@ -167,7 +167,7 @@ class MixedSpeechRecipe(Recipe):
     # 10 % of its training windows without their cond, for classifier-free guidance at sampling
     coarse_size: StageSize = field(default_factory=lambda: replace(_size(256, 4, 4, 300), cond_dropout=0.1))
     semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, batch_size=16, lr=1e-3))
-    # about 2.8 s a step on 2 CPU cores (the flat 3 s stage: 1.9). The 6 s stage: 2200 + 1200 steps from the
+    # about 2.8 s a step on 2 CPU cores (the flat 3 s stage: 1.9). The 6 s stage: 2200 steps from the
     # flat 3 s stage (itself 4000 steps; see the progress JSON), loss 4.59 -> 4.33 on 6 s windows, on the block-2
     # ids. The shipped one: that stage with its semantic-id rows remapped to the block-1 ids (``remap``: the
     # warm start reads a bundle trained on another tokenizer), then 600 steps at a lower lr
