@@ -225,6 +225,52 @@ def test_reused_components_come_from_the_bundle_untrained(tiny_recipe_run, tmp_p
     assert "reuse needs reuse_from" in error.value.stderr
 
 
+@needs_espeak
+def test_a_run_with_another_tokenizer_starts_from_the_remapped_stage(tiny_recipe_run, tmp_path):
+    """The tiny recipe's bundle as the warm start; this run's tokenizer is the bundle's with its centroids
+    shuffled (new id = perm[old id]): the coarse stage starts from ``init-remapped``, whose cond rows are the
+    old rows shuffled alike. With the bundle's own tokenizer nothing is remapped."""
+    from dataclasses import replace
+
+    from audiolm.semantic import SemanticTokenizer
+    from audiolm.stages import load_stage
+    from audiolm.training.recipes import tiny_recipe
+    from audiolm.training.run import TrainingRun
+
+    _, data, bundle, _ = tiny_recipe_run
+    recipe = tiny_recipe("speech")
+    recipe = replace(recipe, kmeans_utterances=10_000,  # every training utterance counts co-occurrences
+                     coarse_train=replace(recipe.coarse_train, init_from=str(bundle / "coarse")))
+    same = tmp_path / "same"
+    shutil.copytree(bundle / "semantic_tokenizer", same / "semantic_tokenizer")
+    train = TrainingRun(same, data, recipe, device="cpu").remapped_warm_start("coarse", recipe.coarse_train)
+    assert train == recipe.coarse_train and not (same / "coarse" / "init-remapped").exists()
+
+    tokenizer = SemanticTokenizer.from_folder(bundle / "semantic_tokenizer")
+    K = tokenizer.config.num_clusters
+    perm = torch.randperm(K, generator=torch.Generator().manual_seed(0))
+    tokenizer.centroids.copy_(tokenizer.centroids[torch.argsort(perm)])  # new centroid perm[i] = old centroid i
+    work = tmp_path / "work"
+    tokenizer.save_pretrained(work / "semantic_tokenizer")
+    run = TrainingRun(work, data, recipe, device="cpu")
+    train = run.remapped_warm_start("coarse", recipe.coarse_train)
+    assert train.init_from == str(work / "coarse" / "init-remapped")
+    summary = json.loads((work / "coarse" / "init-remapped" / "remap.json").read_text())
+    assert summary["mean_share_of_the_most_shared_old_id"] == 1.0  # a pure relabelling
+
+    source, remapped = load_stage(bundle / "coarse"), load_stage(work / "coarse" / "init-remapped")
+    original = SemanticTokenizer.from_folder(bundle / "semantic_tokenizer")
+    corpus = run.open_corpus()
+    old_ids = torch.cat([original.tokenize(torch.from_numpy(corpus.audio(r))[None])[0]
+                         for r in corpus.split("train")]).unique()  # the new tokenizer says perm[old_ids]
+    (name, starts), = source.id_rows("cond").items()
+    old_table, new_table = source.state_dict()[name], remapped.state_dict()[name]
+    assert torch.allclose(new_table[starts[0] + perm[old_ids]], old_table[starts[0] + old_ids])
+    rest = torch.ones(len(old_table), dtype=torch.bool)
+    rest[starts[0]:starts[0] + K] = False
+    assert torch.equal(new_table[rest], old_table[rest])
+
+
 def test_recipe_never_reads_the_real_heldout_voices(tmp_path):
     from audiolm.training.run import TrainingRun
     heldout = tmp_path / "LibriSpeech" / "test-other"

@@ -107,15 +107,18 @@ class TrainingRun:
         def run():
             tokenizer = self.encoder_tokenizer()
             corpus = self.open_corpus()
-            records = corpus.split("train")
-            rng = np.random.default_rng(self.recipe.encoder_train.seed)
-            chosen = rng.permutation(len(records))[:self.recipe.kmeans_utterances]
-            feats = np.concatenate([tokenizer.features(torch.from_numpy(corpus.audio(records[i]))[None])[0].numpy()
-                                    for i in chosen])
+            feats = np.concatenate([tokenizer.features(torch.from_numpy(corpus.audio(record))[None])[0].numpy()
+                                    for record in self.kmeans_records(corpus)])
             tokenizer.fit_kmeans(feats, seed=self.recipe.encoder_train.seed)
             tokenizer.save_pretrained(self.work / "semantic_tokenizer")
             return tokenizer
         return self._timed("kmeans", run)
+
+    def kmeans_records(self, corpus) -> list[dict]:
+        """The training utterances the k-means reads (``kmeans_utterances`` of them, a seeded draw)."""
+        records = corpus.split("train")
+        chosen = np.random.default_rng(self.recipe.encoder_train.seed).permutation(len(records))
+        return [records[i] for i in chosen[:self.recipe.kmeans_utterances]]
 
     def encoder_tokenizer(self, layer: int | None = None) -> SemanticTokenizer:
         """The trained encoder wrapped as a tokenizer (centroids not fitted yet)."""
@@ -167,9 +170,7 @@ class TrainingRun:
             if same_tokenizer(old, new) or old.config.num_clusters != new.config.num_clusters:
                 return train  # the same ids, or another vocabulary (warm_start keeps the rows that overlap)
             corpus = self.open_corpus()
-            records = corpus.split("train")
-            chosen = np.random.default_rng(self.recipe.encoder_train.seed).permutation(len(records))
-            waves = (corpus.audio(records[i]) for i in chosen[:self.recipe.kmeans_utterances])
+            waves = (corpus.audio(record) for record in self.kmeans_records(corpus))
             summary = remap_stage(source, SEMANTIC_STREAM[role], cooccurrence(*tokenize_both(old, new, waves),
                                                                               new.config.num_clusters), out)
             print(f"{role}: {source}'s semantic-id rows remapped to this run's tokenizer: {summary}", flush=True)
