@@ -1,7 +1,7 @@
 """Piano v2 groundwork: the Salamander sampler, the corpus' instrument and room shares, and the
 note-clarity figure."""
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -132,6 +132,23 @@ def test_salamander_and_room_shares_are_recorded(tmp_path):
         wav = corpus.audio(record)
         assert abs(len(wav) / SR - record["seconds"]) < 1e-3 and np.abs(wav).max() < 1
         assert np.sqrt(np.mean(wav ** 2)) > 1e-3
+
+
+@needs_salamander
+def test_a_longer_corpus_starts_with_the_shorter_ones_pieces(tmp_path):
+    """More hours only add pieces: the shorter corpus' training pieces come first, note for note and sample for
+    sample, and the held-out pieces are the same. So stages trained on the shorter corpus saw a part of the
+    longer one's training split and none of its held-out pieces (the piano bundle mixes such stages)."""
+    from audiolm.data.piano_corpus import PianoCorpus, build_piano_corpus
+
+    config = PianoCorpusConfig(hours=0.002, heldout_pieces=2, min_seconds=6, max_seconds=8, salamander_share=1.0)
+    short = PianoCorpus(build_piano_corpus(tmp_path / "short", config, workers=1))
+    long = PianoCorpus(build_piano_corpus(tmp_path / "long", replace(config, hours=0.006), workers=1))
+    short_train, long_train = short.split("train"), long.split("train")
+    assert len(long_train) > len(short_train) > 0
+    for a, b in zip(short_train + short.split("heldout"), long_train[:len(short_train)] + long.split("heldout")):
+        assert a == b
+        np.testing.assert_array_equal(short.audio(a), long.audio(b))
 
 
 @needs_salamander
