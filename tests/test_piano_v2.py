@@ -134,14 +134,14 @@ def test_salamander_and_room_shares_are_recorded(tmp_path):
         assert np.sqrt(np.mean(wav ** 2)) > 1e-3
 
 
-@needs_salamander
+@needs_fluidsynth
 def test_a_longer_corpus_starts_with_the_shorter_ones_pieces(tmp_path):
     """More hours only add pieces: the shorter corpus' training pieces come first, note for note and sample for
     sample, and the held-out pieces are the same. So stages trained on the shorter corpus saw a part of the
     longer one's training split and none of its held-out pieces (the piano bundle mixes such stages)."""
     from audiolm.data.piano_corpus import PianoCorpus, build_piano_corpus
 
-    config = PianoCorpusConfig(hours=0.002, heldout_pieces=2, min_seconds=6, max_seconds=8, salamander_share=1.0)
+    config = PianoCorpusConfig(hours=0.002, heldout_pieces=2, min_seconds=6, max_seconds=8, room_share=0.5)
     short = PianoCorpus(build_piano_corpus(tmp_path / "short", config, workers=1))
     long = PianoCorpus(build_piano_corpus(tmp_path / "long", replace(config, hours=0.006), workers=1))
     short_train, long_train = short.split("train"), long.split("train")
