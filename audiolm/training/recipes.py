@@ -281,7 +281,7 @@ class MixedPianoRecipe(PianoRecipe):
     # 192x4 (v1: 128x3). On the 3 h corpus the harmony of its continuations' ids (chroma correlation with the
     # prompt, predicted per id, 24 held-out prompts, T 1.0) was 0.36 at step 1250 and 0.20 at 3000 (train loss
     # 0.67: it learned the 3 h by heart). Its held-out CE (nats): 1.98 for that stage (step 1250); 1.60 on
-    # 12 h after 4000 steps (train 1.25); 1.49 on 24 h after 6000 (train 1.30). Its continuations' chroma
+    # 12 h after 4000 steps (train 1.25); 1.49 on 24 h after 6000 (train 1.31). Its continuations' chroma
     # (24 other held-out prompts x 2 seeds): 0.28, 0.36, 0.44 (benchmarks/results/piano-mixed-progress.json)
     semantic_size: StageSize = field(default_factory=lambda: _size(192, 4, 4, 250))
     semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=6000, batch_size=16, lr=1e-3))
