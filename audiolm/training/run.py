@@ -143,12 +143,16 @@ class TrainingRun:
         return {role: layout_class(b.stage_layout(role)).config_for(specs[role], getattr(self.recipe, f"{role}_size"))
                 for role in ROLES}
 
+    def stage_streams(self, split: str = "train"):
+        """A split's semantic and acoustic token streams as the stages train on them: per speaker or piece,
+        without the recipe's ``stage_tail_seconds``."""
+        b, tail = self.recipe.bundle, self.recipe.stage_tail_seconds
+        return self.tokens(split).streams((round(tail * b.semantic_rate), round(tail * b.acoustic_rate)))
+
     def stage(self, role: str):
         from ..stages import layout_class, stage_specs
         from .stages import train_stage
-        b, tail = self.recipe.bundle, self.recipe.stage_tail_seconds
-        semantic, acoustic = self.tokens("train").streams((round(tail * b.semantic_rate),
-                                                           round(tail * b.acoustic_rate)))
+        semantic, acoustic = self.stage_streams("train")
         spec = stage_specs(self.recipe.bundle)[role]
         train = self.remapped_warm_start(role, self._train(getattr(self.recipe, f"{role}_train")))
         return train_stage(spec, layout_class(self.recipe.bundle.stage_layout(role)), self.stage_configs()[role],
