@@ -323,6 +323,34 @@ def test_trains_on_role_batches():
     assert loss.item() == pytest.approx(np.log(64), rel=0.2)
 
 
+def test_role_windows_cut_each_role_as_training_does():
+    """One window per role: the semantic ids; the semantic ids under the codec frames (start rounded down to a
+    whole semantic frame) and the first levels; the first levels and the rest. The training batches are such
+    windows (the held-out CE benchmark cuts the same ones back to back)."""
+    from audiolm.training.stages import role_batch, role_window
+
+    bundle = tiny_bundle_config()  # 4 levels, Q' = 2, 2 codec frames per semantic id
+    specs = stage_specs(bundle)
+    g = torch.Generator().manual_seed(0)
+    semantic = [torch.randint(0, 32, (1, 20), generator=g), torch.randint(0, 32, (1, 9), generator=g)]
+    acoustic = [torch.randint(0, 64, (4, 40), generator=g), torch.randint(0, 64, (4, 18), generator=g)]
+    _, sem = role_window(specs["semantic"], semantic, acoustic, 0, 5, 8)
+    assert torch.equal(sem, semantic[0][:, 5:13])
+    cond, target = role_window(specs["coarse"], semantic, acoustic, 0, 7, 10)  # 7 -> 6, semantic frames 3..8
+    assert torch.equal(target, acoustic[0][:2, 6:16]) and torch.equal(cond, semantic[0][:, 3:8])
+    cond, target = role_window(specs["fine"], semantic, acoustic, 1, 3, 6)
+    assert torch.equal(cond, acoustic[1][:2, 3:9]) and torch.equal(target, acoustic[1][2:, 3:9])
+    cond, target = role_window(specs["coarse"], semantic, acoustic, 1, 10, 12)  # past the end: last frame repeated
+    assert target.shape == (2, 12) and torch.equal(target[:, 8:], acoustic[1][:2, -1:].expand(2, 4))
+    for role, spec in specs.items():
+        cond, target = role_batch(spec, semantic, acoustic, 8, 5, g)
+        streams = semantic if role == "semantic" else acoustic
+        for b in range(5):  # each row is the window of some (stream, start)
+            assert any(torch.equal(target[b], role_window(spec, semantic, acoustic, i, s, 8)[1])
+                       and (cond is None or torch.equal(cond[b], role_window(spec, semantic, acoustic, i, s, 8)[0]))
+                       for i in range(2) for s in range(streams[i].shape[1])), (role, b)
+
+
 def test_aligned_cond_hands_each_step_its_content():
     """A copy task (level 0 of frame t is the cond id under it, 2 target frames per cond frame): with the cond
     added where it lines up, a one-layer stage learns it in a few dozen steps; from the prefix alone it has

@@ -188,6 +188,25 @@ def test_tiny_recipe_end_to_end_and_resume(tiny_recipe_run):
 
 
 @needs_espeak
+def test_held_out_ce_benchmark_scores_each_role(tiny_recipe_run):
+    """benchmarks/stage_ce.py: a finite held-out CE per role, near chance for stages trained 4 steps, the same
+    figure for a bundle and for its stage folder."""
+    import sys
+    from pathlib import Path
+
+    work, data, out, _ = tiny_recipe_run
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "stage_ce.py"
+    chance = {"semantic": np.log(16), "coarse": np.log(64), "fine": np.log(64)}
+    for role in chance:
+        run = subprocess.run([sys.executable, str(script), str(out), str(out / role), "--role", role,
+                              "--work", str(work), "--data", str(data)], check=True, capture_output=True, text=True,
+                             timeout=600)
+        figures = [float(x) for x in re.findall(r"held-out CE ([0-9.]+) nats", run.stdout)]
+        assert len(figures) == 2 and figures[0] == figures[1], run.stdout
+        assert 0.5 * chance[role] < figures[0] < 1.5 * chance[role], (role, figures)
+
+
+@needs_espeak
 def test_reused_components_come_from_the_bundle_untrained(tiny_recipe_run, tmp_path):
     """``--reuse-from BUNDLE --reuse codec semantic fine``: those components are the bundle's own weights, only
     the others train (here the coarse stage), and the card says which were reused."""

@@ -282,7 +282,7 @@ class MixedPianoRecipe(PianoRecipe):
     # prompt, predicted per id, 24 held-out prompts, T 1.0) was 0.36 at step 1250 and 0.20 at 3000 (train loss
     # 0.67: it learned the 3 h by heart). Its held-out CE (nats): 1.98 for that stage (step 1250); 1.60 on
     # 12 h after 4000 steps (train 1.25); 1.49 on 24 h after 6000 (train 1.31); 1.40 on 48 h after 10000 (train
-    # 1.33; benchmarks/semantic_ce.py). Its continuations' chroma (24 other held-out prompts x 2 seeds): 0.28,
+    # 1.33; benchmarks/stage_ce.py). Its continuations' chroma (24 other held-out prompts x 2 seeds): 0.28,
     # 0.36, 0.44 up to 24 h. 48 h lowered the CE but not what the continuations play (24 h / 48 h, 4 seeds:
     # chroma 0.41 / 0.43, onset error 0.37 / 0.36; the eval's 24 prompts: 0.43 / 0.42, 0.33 / 0.44), so the
     # recipe stays at 24 h (benchmarks/results/piano-mixed-progress.json)

@@ -18,24 +18,33 @@ def _slice(stream: torch.Tensor, start: int, frames: int) -> torch.Tensor:
     return part
 
 
+def role_window(spec: StageSpec, semantic: list[torch.Tensor], acoustic: list[torch.Tensor], stream: int,
+                start: int, frames: int) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """``(cond, target)`` of one window of ``frames`` target frames from ``start`` of ``stream``, cut for a stage in
+    role ``spec``: semantic ids alone (semantic); the semantic ids under a window of codec frames, and its first
+    levels (coarse; the start rounded down to a multiple of the frames per semantic id); the first codec levels and
+    the rest (fine)."""
+    if spec.name == "semantic":
+        return None, _slice(semantic[stream], start, frames)
+    align = round(spec.target_rate / spec.cond_rate) if spec.cond_rate < spec.target_rate else 1
+    start -= start % align
+    codes = _slice(acoustic[stream], start, frames)
+    target = codes[spec.first_target_level:spec.first_target_level + spec.target_levels]
+    if spec.name == "coarse":
+        lo, hi = spec.cond_span(0, frames)
+        return _slice(semantic[stream], start // align, hi - lo), target
+    return codes[:spec.cond_levels], target
+
+
 def role_batch(spec: StageSpec, semantic: list[torch.Tensor], acoustic: list[torch.Tensor], frames: int,
                batch: int, generator: torch.Generator) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """``(cond, target)`` of ``batch`` random windows of ``frames`` target frames for a stage in role ``spec``:
-    semantic ids alone (semantic); the semantic ids under a window of codec frames, and its first levels
-    (coarse); the first codec levels and the rest (fine)."""
-    if spec.name == "semantic":
-        windows = TokenWindows(semantic)
-        picks = windows.starts(batch, frames, generator)
-        return None, torch.stack([_slice(windows.streams[i], s, frames) for i, s in picks])
-    windows = TokenWindows(acoustic)
-    align = round(spec.target_rate / spec.cond_rate) if spec.cond_rate < spec.target_rate else 1
-    picks = [(i, start - start % align) for i, start in windows.starts(batch, frames, generator)]
-    codes = torch.stack([_slice(windows.streams[i], start, frames) for i, start in picks])
-    target = codes[:, spec.first_target_level:spec.first_target_level + spec.target_levels]
-    if spec.name == "coarse":  # cond frames start on a multiple of align target frames
-        lo, hi = spec.cond_span(0, frames)
-        return torch.stack([_slice(semantic[i], start // align, hi - lo) for i, start in picks]), target
-    return codes[:, :spec.cond_levels], target
+    """``batch`` random windows (``role_window``) stacked into ``(cond, target)``."""
+    streams = semantic if spec.name == "semantic" else acoustic
+    kept = [k for k, s in enumerate(streams) if s.shape[-1] > 0]  # TokenWindows' indices skip empty streams
+    windows = [role_window(spec, semantic, acoustic, kept[i], start, frames)
+               for i, start in TokenWindows(streams).starts(batch, frames, generator)]
+    conds, targets = zip(*windows)
+    return (None if conds[0] is None else torch.stack(conds)), torch.stack(targets)
 
 
 def train_stage(spec: StageSpec, stage_class: type[Stage], config, semantic: list[torch.Tensor],
