@@ -302,9 +302,11 @@ class MixedPianoRecipe(PianoRecipe):
     stage_tail_seconds: float = 3.0
     eval_data: ClassVar[str] = "data/piano-mixed"  # its own held-out pieces: both pianos, rooms
     # 24 held-out prompts, coarse T 0.8 -> 1.0: onset-rate error 0.89 -> 0.45, chroma 0.19 -> 0.20; guidance 2
-    # lowered chroma (0.13). Semantic T 1.0: see semantic_size
+    # lowered chroma (0.13). With the 48 h coarse stage, T 1.0 -> 1.1 (96 continuations, same seeds): onset
+    # error 0.37 -> 0.31, chroma 0.44 -> 0.43, peakiness 6.3 -> 6.0; from the true semantic ids 0.36 -> 0.28.
+    # Semantic T 1.0: see semantic_size
     sampling: GenerationSettings = field(default_factory=lambda: GenerationSettings(
-        semantic=SamplingConfig(temperature=1.0), coarse=SamplingConfig(temperature=1.0)))
+        semantic=SamplingConfig(temperature=1.0), coarse=SamplingConfig(temperature=1.1)))
 
     def card_license(self) -> tuple[str, ...]:
         return (
