@@ -23,14 +23,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from audiolm.stages import StageSpec, load_stage, stage_specs  # noqa: E402
 from audiolm.training.run import TrainingRun  # noqa: E402
-from audiolm.training.stages import role_window  # noqa: E402
+from audiolm.training.stages import role_window, target_streams  # noqa: E402
 
 
 def window_ce(stage, spec: StageSpec, semantic: list[torch.Tensor], acoustic: list[torch.Tensor]) -> tuple[float, int]:
     """Mean teacher-forced loss over every whole window of ``stage.config.window_frames`` target frames of the
     streams, and the count."""
     frames, losses = stage.config.window_frames, []
-    streams = semantic if spec.name == "semantic" else acoustic
+    streams = target_streams(spec, semantic, acoustic)
     generator = torch.Generator().manual_seed(0)  # for stages whose loss draws (the parallel fine stage's level)
     for i, stream in enumerate(streams):
         for start in range(0, stream.shape[1] - frames + 1, frames):

@@ -342,13 +342,14 @@ def test_role_windows_cut_each_role_as_training_does():
     assert torch.equal(cond, acoustic[1][:2, 3:9]) and torch.equal(target, acoustic[1][2:, 3:9])
     cond, target = role_window(specs["coarse"], semantic, acoustic, 1, 10, 12)  # past the end: last frame repeated
     assert target.shape == (2, 12) and torch.equal(target[:, 8:], acoustic[1][:2, -1:].expand(2, 4))
+    semantic, acoustic = [semantic[0][:, :0], *semantic], [acoustic[0][:, :0], *acoustic]  # an empty stream first
     for role, spec in specs.items():
         cond, target = role_batch(spec, semantic, acoustic, 8, 5, g)
         streams = semantic if role == "semantic" else acoustic
-        for b in range(5):  # each row is the window of some (stream, start)
+        for b in range(5):  # each row is the window of some (stream, start): cond and target from the same stream
             assert any(torch.equal(target[b], role_window(spec, semantic, acoustic, i, s, 8)[1])
                        and (cond is None or torch.equal(cond[b], role_window(spec, semantic, acoustic, i, s, 8)[0]))
-                       for i in range(2) for s in range(streams[i].shape[1])), (role, b)
+                       for i in range(3) for s in range(streams[i].shape[1])), (role, b)
 
 
 def test_aligned_cond_hands_each_step_its_content():

@@ -37,14 +37,14 @@ class TokenWindows:
     """Random windows of token streams (each stream: ``(levels, frames)``), one frame rate."""
 
     def __init__(self, streams: list[torch.Tensor]):
-        self.streams = [s for s in streams if s.shape[-1] > 0]
-        self.lengths = torch.tensor([s.shape[-1] for s in self.streams], dtype=torch.float64)
+        self.indices = [k for k, s in enumerate(streams) if s.shape[-1] > 0]  # empty streams are never drawn
+        self.lengths = torch.tensor([streams[k].shape[-1] for k in self.indices], dtype=torch.float64)
 
     def starts(self, batch_size: int, frames: int, generator: torch.Generator) -> list[tuple[int, int]]:
-        """(stream, start frame) pairs, streams drawn in proportion to their length."""
+        """(stream index in the given list, start frame) pairs, streams drawn in proportion to their length."""
         chosen = torch.multinomial(self.lengths, batch_size, replacement=True, generator=generator)
         out = []
         for i in chosen.tolist():
             room = max(1, int(self.lengths[i]) - frames + 1)
-            out.append((i, int(torch.randint(0, room, (1,), generator=generator))))
+            out.append((self.indices[i], int(torch.randint(0, room, (1,), generator=generator))))
         return out

@@ -36,13 +36,16 @@ def role_window(spec: StageSpec, semantic: list[torch.Tensor], acoustic: list[to
     return codes[:spec.cond_levels], target
 
 
+def target_streams(spec: StageSpec, semantic: list[torch.Tensor], acoustic: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The streams whose frames a stage in role ``spec`` predicts (window starts count in their frames)."""
+    return semantic if spec.name == "semantic" else acoustic
+
+
 def role_batch(spec: StageSpec, semantic: list[torch.Tensor], acoustic: list[torch.Tensor], frames: int,
                batch: int, generator: torch.Generator) -> tuple[torch.Tensor | None, torch.Tensor]:
     """``batch`` random windows (``role_window``) stacked into ``(cond, target)``."""
-    streams = semantic if spec.name == "semantic" else acoustic
-    kept = [k for k, s in enumerate(streams) if s.shape[-1] > 0]  # TokenWindows' indices skip empty streams
-    windows = [role_window(spec, semantic, acoustic, kept[i], start, frames)
-               for i, start in TokenWindows(streams).starts(batch, frames, generator)]
+    windows = [role_window(spec, semantic, acoustic, i, start, frames) for i, start in
+               TokenWindows(target_streams(spec, semantic, acoustic)).starts(batch, frames, generator)]
     conds, targets = zip(*windows)
     return (None if conds[0] is None else torch.stack(conds)), torch.stack(targets)
 
