@@ -289,9 +289,10 @@ class MixedPianoRecipe(PianoRecipe):
     semantic_size: StageSize = field(default_factory=lambda: _size(192, 4, 4, 250))
     semantic_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=6000, batch_size=16, lr=1e-3))
     # the shipped stage: 3000 steps of the flat layout from checkpoints/piano/coarse, then 1000 interleaved on 3 h,
-    # then 4500 more on 48 h (a corpus of `--hours 48`; 107 min): held-out CE 3.08 -> 2.14 nats, onset peakiness
-    # of its continuations 5.1-5.5 -> 6.3 (real 6.5), chroma 0.41 -> 0.45, onset error a tie (0.37; 120
-    # continuations at coarse T 1.0, the progress JSON). This recipe trains the interleaved layout from the start
+    # then 6750 more on 48 h (a corpus of `--hours 48`; 182 min): held-out CE 3.08 -> 2.14 nats at 4500 steps,
+    # 2.09 at 6750; over 120 continuations, onset peakiness 5.1-5.5 -> 6.0 (real 6.5), chroma 0.41 -> 0.47, onset
+    # error 0.37 -> 0.27 (before at coarse T 1.0, after at 1.1; the progress JSON). This recipe trains the
+    # interleaved layout from the start
     coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=3000, batch_size=8, lr=1e-3, init_from="checkpoints/piano/coarse"))
     fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(
