@@ -46,6 +46,21 @@ def test_rvq_straight_through_is_identity_gradient():
     assert torch.allclose(rvq.decode(ids), quantized.detach(), atol=1e-5)
 
 
+def test_rvq_trains_in_float32_under_bfloat16_autocast():
+    """The training loop's bfloat16 autocast leaves quantization alone: same codes, float32 EMA statistics."""
+    def step(autocast):
+        torch.manual_seed(0)
+        rvq = ResidualVQ(RVQConfig(dim=4, num_quantizers=3, codebook_size=8, quantizer_dropout=0)).train()
+        z = torch.randn(2, 4, 50).to(torch.bfloat16)  # as a bfloat16 conv's output, given as float32 without autocast
+        z = z if autocast else z.float()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            quantized, ids, loss = rvq(z)
+        return rvq, quantized, ids
+    (plain, q32, ids32), (mixed, q16, ids16) = step(False), step(True)
+    assert q16.dtype == q32.dtype == torch.float32 and mixed.levels[0].ema_sum.dtype == torch.float32
+    assert torch.equal(ids16, ids32) and torch.equal(mixed.levels[0].codebook, plain.levels[0].codebook)
+
+
 def test_codebooks_stay_in_use_while_training():
     """A few training steps on a toy signal: data init + EMA + restarts keep most codes alive."""
     torch.manual_seed(0)

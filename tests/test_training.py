@@ -100,6 +100,55 @@ def test_non_finite_loss_stops_with_a_message(tmp_path):
             lambda step, g: (stage.loss(None, torch.zeros(1, 1, 16, dtype=torch.long)) * float("nan"), {}))
 
 
+@pytest.mark.parametrize("precision, native, autocast", [
+    ("float32", True, False), ("bfloat16", False, True), ("auto", True, True), ("auto", False, False)])
+def test_precision_decides_the_autocast_and_is_recorded(tmp_path, monkeypatch, precision, native, autocast):
+    """auto: bfloat16 autocast only where the CPU computes bfloat16 in hardware (torch's probes, faked here)."""
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: native, raising=False)
+    stage, seen = _toy_stage(), []
+    loss_fn = _cyclic_loss(stage)
+
+    def step(i, generator):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return loss_fn(i, generator)
+    Trainer(stage, tmp_path, TrainConfig(steps=2, save_every=2, device="cpu", precision=precision),
+            export=stage.save_pretrained).run(step)
+    assert seen == [autocast, autocast]
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["precision"] == ("bfloat16" if autocast else "float32")
+    assert state["config"]["precision"] == precision
+
+
+def test_bfloat16_autocast_keeps_the_loss_and_gradients_close_to_float32():
+    """What the bfloat16 steps train on: the float32 loss and gradient direction, up to bfloat16's rounding."""
+    stage = _toy_stage()
+    target = (torch.arange(16) % 8)[None, None].expand(4, 1, 16)
+
+    def loss_and_grad(enabled):
+        stage.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+            loss = stage.loss(None, target)
+        loss.backward()
+        return loss.item(), torch.cat([p.grad.flatten() for p in stage.parameters()])
+    (loss32, grad32), (loss16, grad16) = loss_and_grad(False), loss_and_grad(True)
+    assert loss16 != loss32 and loss16 == pytest.approx(loss32, rel=0.02)
+    assert torch.nn.functional.cosine_similarity(grad16, grad32, dim=0) > 0.99
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="precision must be one of auto, bfloat16, float32"):
+        TrainConfig(precision="fp16")
+
+
+def test_the_cli_precision_overrides_the_recipe_only_when_given(tmp_path):
+    from audiolm.training.run import TrainingRun
+    config = TrainConfig(precision="float32")
+    data = tmp_path / "data"
+    assert TrainingRun(tmp_path / "a", data)._train(config).precision == "float32"
+    assert TrainingRun(tmp_path / "b", data, precision="bfloat16")._train(config).precision == "bfloat16"
+
+
 @needs_espeak
 def test_a_second_optimizer_for_a_second_part(tmp_path):
     """A generator and a 'discriminator' with an optimizer each, in one loop, saved and resumed."""

@@ -91,7 +91,12 @@ class ResidualVQ(nn.Module):
             for _ in range(config.num_quantizers))
 
     def forward(self, z: torch.Tensor):
-        """``z (B, d, T)`` -> quantized ``(B, d, T)`` (straight-through), ids ``(B, Q, T)``, loss."""
+        """``z (B, d, T)`` -> quantized ``(B, d, T)`` (straight-through), ids ``(B, Q, T)``, loss. In float32
+        even under bfloat16 autocast: the EMA statistics are float32, and bfloat16 distances pick other codes."""
+        with torch.autocast(z.device.type, enabled=False):
+            return self._quantize(z.float())
+
+    def _quantize(self, z: torch.Tensor):
         B, d, T = z.shape
         flat = z.transpose(1, 2).reshape(-1, d)
         n_levels = torch.full((B,), len(self.levels), device=z.device)

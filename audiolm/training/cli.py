@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .recipes import DEFAULT_RECIPE, EXTRA_STEPS, RECIPES, REUSABLE, STEPS, Recipe, tiny_recipe
+from .loop import PRECISIONS
 from .run import TrainingRun
 
 TRAINED = {"codec": "codec_train", "semantic-encoder": "encoder_train", "semantic": "semantic_train",
@@ -38,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reuse", nargs="+", default=None, choices=REUSABLE, metavar="COMPONENT",
                    help=f"components taken from --reuse-from as they are: {', '.join(REUSABLE)}")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--precision", default=None, choices=list(PRECISIONS),
+                   help="bfloat16 autocast for the matrix products (default: the recipe's, auto: where the device "
+                   "computes bfloat16 in hardware: CUDA, CPUs with AVX512-BF16 or AMX)")
     p.add_argument("--steps", type=int, default=None, help="training steps of this component")
     p.add_argument("--hours", type=float, default=None, help="hours of training speech (corpus step)")
     p.add_argument("--tiny", action="store_true", help="the minutes-long smoke-test recipe")
@@ -72,7 +76,8 @@ def main(argv=None) -> int:
         recipe = replace(recipe, corpus=replace(recipe.corpus, hours=args.hours))
     if (work / "recipe.json").is_file():
         recipe.save(work / "recipe.json")  # an explicit override is kept for the next resume
-    run = TrainingRun(work, args.data or f"data/{recipe.kind}", recipe, device=args.device)
+    run = TrainingRun(work, args.data or f"data/{recipe.kind}", recipe, device=args.device,
+                      precision=args.precision)
     out = args.out or ("examples" if args.step == "examples" else f"checkpoints/{recipe.domain.name}")
     for step in (STEPS if args.step == "all" else [args.step]):
         print(f"== {step}", flush=True)

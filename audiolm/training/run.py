@@ -24,7 +24,7 @@ class TrainingRun:
     """The recipe's steps over one work folder (``runs/speech`` by default) and one corpus."""
 
     def __init__(self, work: str | Path, data: str | Path, recipe: Recipe | None = None,
-                 device: str = "auto"):
+                 device: str = "auto", precision: str | None = None):
         # every training step reads its audio from ``data``: never the real held-out voices
         self.work, self.data = Path(work), check_not_heldout(data)
         self.work.mkdir(parents=True, exist_ok=True)
@@ -36,13 +36,13 @@ class TrainingRun:
             recipe = saved
         self.recipe = recipe or SpeechRecipe()
         self.recipe.save(path)
-        self.device = device
+        self.device, self.precision = device, precision  # precision: None keeps each TrainConfig's
 
     def open_corpus(self):
         return self.recipe.open_corpus(self.data)
 
     def _train(self, config: TrainConfig) -> TrainConfig:
-        return TrainConfig(**{**asdict(config), "device": self.device})
+        return TrainConfig(**{**asdict(config), "device": self.device, "precision": self.precision or config.precision})
 
     def _timed(self, name: str, fn):
         """Run an untrained step (corpus, k-means, tokenize) and add its wall time to times.json."""
