@@ -71,7 +71,7 @@ def measure(stage, batch: int, repeats: int) -> dict:
     return {"params_millions": round(sum(p.numel() for p in stage.parameters()) / 1e6, 2),
             "float32_s": round(f32, 3), "bfloat16_s": round(b16, 3), "ratio": round(b16 / f32, 2),
             "loss_float32": round(loss32, 4), "loss_bfloat16": round(loss16, 4),
-            "gradient_cosine": round(torch.nn.functional.cosine_similarity(grad16, grad32, dim=0).item(), 4)}
+            "gradient_cosine": round(torch.nn.functional.cosine_similarity(grad16.double(), grad32.double(), dim=0).item(), 4)}
 
 
 def resized(stage, size: str):

@@ -46,7 +46,8 @@ class TrainConfig:
     init_from: str = ""
     # matrix products under bfloat16 autocast (weights, optimizer and loss stay float32). auto: where the device
     # computes bfloat16 in hardware (``native_bfloat16``). On this project's 2-core Xeon (AMX) a step of the
-    # transformer stages takes 0.45x the float32 time (benchmarks/train_precision.py)
+    # transformer stages takes 0.51x the float32 time (benchmarks/train_precision.py); a 600-step coarse run from
+    # scratch 0.70x, to the same held-out CE (benchmarks/results/piano-mixed-progress.json)
     precision: str = "auto"  # auto | bfloat16 | float32
 
     def __post_init__(self):

@@ -44,7 +44,7 @@ class Recipe:
     bundle: BundleConfig = field(default_factory=BundleConfig)
     codec: NeuralCodecConfig = field(default_factory=lambda: NeuralCodecConfig(
         encoder_input_kernel=1, synthesis="griffin_lim", encoder_input="log_magnitude"))
-    # the codec and the encoder train in float32: bfloat16 autocast (``TrainConfig.precision``, 0.45x the time of
+    # the codec and the encoder train in float32: bfloat16 autocast (``TrainConfig.precision``, 0.51x the time of
     # a transformer stage's step here) is measured for the stages only
     codec_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=5000, batch_size=16, lr=1e-3,
                                                                          warmup=200, precision="float32"))
