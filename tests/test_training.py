@@ -141,7 +141,8 @@ def test_an_unknown_precision_is_refused():
         TrainConfig(precision="fp16")
 
 
-def test_the_cli_precision_overrides_the_recipe_only_when_given(tmp_path):
+def test_a_runs_precision_overrides_the_recipes_only_when_given(tmp_path):
+    """``train --precision`` (None when not given) reaches every component's TrainConfig through the run."""
     from audiolm.training.run import TrainingRun
     config = TrainConfig(precision="float32")
     data = tmp_path / "data"

@@ -13,8 +13,8 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from .recipes import DEFAULT_RECIPE, EXTRA_STEPS, RECIPES, REUSABLE, STEPS, Recipe, tiny_recipe
 from .loop import PRECISIONS
+from .recipes import DEFAULT_RECIPE, EXTRA_STEPS, RECIPES, REUSABLE, STEPS, Recipe, tiny_recipe
 from .run import TrainingRun
 
 TRAINED = {"codec": "codec_train", "semantic-encoder": "encoder_train", "semantic": "semantic_train",
