@@ -31,16 +31,21 @@ def random_batch(stage, batch: int, generator: torch.Generator):
     frames = c.window_frames
     cond = None
     if c.cond_levels:
-        cond_frames = max(1, round(frames * c.cond_rate / c.target_rate))
-        cond = torch.randint(0, c.cond_codebook, (batch, c.cond_levels, cond_frames), generator=generator)
+        lo, hi = c.cond_span(0, frames)  # the cond frames a window of ``frames`` target frames reads
+        cond = torch.randint(0, c.cond_codebook, (batch, c.cond_levels, hi - lo), generator=generator)
     target = torch.randint(0, c.target_codebook, (batch, c.target_levels, frames), generator=generator)
     return cond, target
 
 
+def loss_under(stage, cond, target, bfloat16: bool) -> torch.Tensor:
+    """The stage's training loss, its matrix products in bfloat16 or not (as ``Trainer.run``'s autocast)."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+        return stage.loss(cond, target, torch.Generator().manual_seed(0))
+
+
 def step_seconds(stage, cond, target, bfloat16: bool, optimizer) -> float:
     started = time.perf_counter()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-        loss = stage.loss(cond, target, torch.Generator().manual_seed(0))
+    loss = loss_under(stage, cond, target, bfloat16)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -49,8 +54,7 @@ def step_seconds(stage, cond, target, bfloat16: bool, optimizer) -> float:
 
 def loss_and_gradient(stage, cond, target, bfloat16: bool):
     stage.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-        loss = stage.loss(cond, target, torch.Generator().manual_seed(0))
+    loss = loss_under(stage, cond, target, bfloat16)
     loss.backward()
     return loss.item(), torch.cat([p.grad.flatten() for p in stage.parameters() if p.grad is not None])
 
