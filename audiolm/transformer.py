@@ -102,6 +102,12 @@ class Block(nn.Module):
                                  nn.Linear(cfg.ff_mult * cfg.d_model, cfg.d_model, bias=False))
         self.dropout = cfg.dropout
 
+    def start_as_identity(self) -> None:
+        """Zero both residual branches' output projections: the block passes its input on unchanged, so a deeper
+        model warm-started from a shallower one (``training.loop.warm_start``) starts as that model."""
+        nn.init.zeros_(self.attn.proj.weight)
+        nn.init.zeros_(self.mlp[2].weight)
+
     def forward(self, x, start, cache, layer):
         shape = self.norm1.normalized_shape
         x = x + self.attn.forward(F.layer_norm(x, shape, self.norm1.weight), start, cache, layer)

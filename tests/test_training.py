@@ -374,6 +374,27 @@ def test_warm_start_loads_matching_weights_and_overlaps_grown_tables(tmp_path):
     torch.testing.assert_close(again.lm.head.weight, after)  # resumed: the run's weights, not the warm start
 
 
+def test_warm_start_into_a_deeper_stage_starts_as_the_shallower_one(tmp_path):
+    from dataclasses import replace
+
+    from audiolm.training.loop import warm_start
+    shallow = _toy_stage()
+    with torch.no_grad():  # not the default init: the check must see the trained weights carried over
+        for p in shallow.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    shallow.save_pretrained(tmp_path / "shallow")
+    cfg = shallow.config.transformer
+    deep = FlatStage(replace(shallow.config, transformer=replace(cfg, n_layers=cfg.n_layers + 2)))
+    ids = torch.randint(0, 8, (2, 12))
+    assert not torch.allclose(deep.lm(ids), shallow.lm(ids), atol=1e-3)  # before: another function
+    loaded = warm_start(deep, tmp_path / "shallow")
+    assert f"lm.body.blocks.{cfg.n_layers}.attn.qkv.weight" not in loaded
+    torch.testing.assert_close(deep.lm(ids), shallow.lm(ids))
+    new_block = deep.lm.body.blocks[cfg.n_layers]
+    assert new_block.attn.qkv.weight.abs().sum() > 0  # only the output projections are zeroed: it can learn
+    assert new_block.attn.proj.weight.abs().sum() == 0 and new_block.mlp[2].weight.abs().sum() == 0
+
+
 def test_warm_started_codebooks_restart_their_ema_from_the_loaded_codes(tmp_path):
     from audiolm.codec.rvq import VectorQuantizer
     vq = VectorQuantizer(4, 8, decay=0.99, dead_threshold=0.0)

@@ -232,7 +232,9 @@ class Trainer:
 def warm_start(model: torch.nn.Module, folder: str | Path) -> dict[str, str]:
     """Load ``folder``'s weights (a bundle component, any stored dtype) into ``model``: equal shapes whole,
     changed shapes where they overlap (a longer position table keeps the learned start, a new window's
-    rows start from the old ones). Returns ``{name: "whole" | "overlap"}``; names only one side has are skipped."""
+    rows start from the old ones). Returns ``{name: "whole" | "overlap"}``; names only one side has are skipped,
+    except that blocks the saved model lacks start as identities (``start_as_identity``: a deeper stage
+    warm-started from a shallower one starts as it)."""
     from ..serialization import WEIGHTS_NAME, decode_state, read_weights
     saved = decode_state(read_weights(Path(folder) / WEIGHTS_NAME))
     own = model.state_dict()
@@ -251,6 +253,9 @@ def warm_start(model: torch.nn.Module, folder: str | Path) -> dict[str, str]:
     model.load_state_dict(own)  # through load_state_dict: modules' load hooks run (the codebooks' EMA)
     if not loaded:
         raise ValueError(f"warm start: no weights of {folder} fit the model")
+    for prefix, module in model.named_modules():
+        if hasattr(module, "start_as_identity") and not any(name.startswith(prefix + ".") for name in saved):
+            module.start_as_identity()
     return loaded
 
 
