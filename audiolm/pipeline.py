@@ -20,7 +20,7 @@ from .sampling import SampleGenerators, SamplingConfig, TokenBias, check_seed, s
 from .serialization import config_from_dict, config_to_dict
 from .semantic import SemanticTokenizer
 from .stages import ROLES, Stage, load_stage, stage_specs
-from .voice_prior import voice_bias
+from .voice_prior import FineByExample, voice_bias
 
 Progress = Callable[[str, float], None]  # (stage name, fraction of that stage done)
 
@@ -39,11 +39,19 @@ class GenerationSettings:
     # reference's frames that say about the same thing (the prompt, or acoustic generation's voice prompt);
     # 0 is off, as are modes without a reference
     voice_prior: float = 0.0
+    # where there is a voice reference, the fine levels taken from it instead of the fine stage: the mean fine
+    # residual of this many reference frames nearest in coarse latent (``audiolm.voice_prior.FineByExample``);
+    # 0 is off (the fine stage), as are modes without a reference
+    fine_by_example: int = 0
 
     def __post_init__(self):
         if isinstance(self.voice_prior, bool) or not isinstance(self.voice_prior, numbers.Real) \
                 or not 0 <= self.voice_prior < math.inf:
             raise SettingsError(f"voice_prior must be a finite number >= 0 (0 = off), got {shorten(self.voice_prior)}.")
+        if isinstance(self.fine_by_example, bool) or not isinstance(self.fine_by_example, numbers.Integral) \
+                or self.fine_by_example < 0:
+            raise SettingsError(f"fine_by_example must be a whole number >= 0 (reference frames; 0 = off), got "
+                                f"{shorten(self.fine_by_example)}.")
 
     @property
     def temperatures(self) -> tuple[float, float, float]:
@@ -58,7 +66,7 @@ class GenerationSettings:
         semantic, coarse, fine = (replace(s, temperature=t, top_k=top_k or s.top_k, top_p=top_p or s.top_p)
                                   for s, t in zip((self.semantic, self.coarse, self.fine), temperatures))
         return GenerationSettings(semantic, coarse if guidance is None else replace(coarse, guidance=guidance), fine,
-                                  self.voice_prior if voice_prior is None else voice_prior)
+                                  self.voice_prior if voice_prior is None else voice_prior, self.fine_by_example)
 
     def save(self, folder: str | Path) -> None:
         (Path(folder) / GENERATION_CONFIG).write_text(json.dumps(config_to_dict(self), indent=2))
@@ -106,6 +114,13 @@ class GenerationPlan:
                           self.acoustic[0], semantic[:, 0], self.frames, settings.voice_prior)
         Qc = model.config.num_coarse
         return replace(bias, tokens=bias.tokens[:, :Qc]), replace(bias, tokens=bias.tokens[:, Qc:])
+
+    def fine_source(self, model: "AudioLM", settings: GenerationSettings):
+        """What makes the fine levels: ``FineByExample`` on the voice reference where the settings ask for it and
+        there is one, the fine stage otherwise (both ``generate`` / ``stream`` alike)."""
+        if not settings.fine_by_example or self.reference is None:
+            return model.fine_stage
+        return FineByExample(model.codec, self.acoustic[0], settings.fine_by_example)
 
 
 class AudioLM:
@@ -261,6 +276,9 @@ class AudioLM:
         trained for)."""
         for role, stage in self.stages.items():
             stage.guidance(getattr(settings, role))
+        if settings.fine_by_example and not self.codec.residual_latent:
+            raise SettingsError(f"fine_by_example needs a codec with a residual latent; the {self.codec.type_name} "
+                                "codec has none: set it to 0.")
 
     def _checked_audio(self, wav, what: str) -> np.ndarray:
         return check_waveform(wav, what, self.config.sample_rate, min_samples=self.alignment_samples)
@@ -282,8 +300,8 @@ class AudioLM:
         coarse_bias, fine_bias = plan.biases(self, sem, settings)
         coarse = self.coarse_stage.generate(sem, plan.acoustic[:, :Qc], frames, settings.coarse, generator,
                                             report("coarse"), coarse_bias)
-        fine = self.fine_stage.generate(coarse, plan.acoustic[:, Qc:], frames, settings.fine, generator,
-                                        report("fine"), fine_bias)
+        fine = plan.fine_source(self, settings).generate(coarse, plan.acoustic[:, Qc:], frames, settings.fine,
+                                                         generator, report("fine"), fine_bias)
         ids = torch.cat([coarse, fine], 1)
         # one sample at a time: a batched decode differs in the last bits with the batch size
         audio = torch.cat([self.codec.decode(row[None]) for row in ids]).float().cpu().numpy()

@@ -69,9 +69,9 @@ class GenerationStream:
                 coarse["known"], coarse["out"] = next(steps)
 
         coarse_ready(frames if fine_generators is None else 0)
-        fine_steps = model.fine_stage.stream(coarse["out"], plan.acoustic[:, Qc:], frames, settings.fine,
-                                             fine_generators or generators, report("fine"), cond_ready=coarse_ready,
-                                             bias=fine_bias)
+        fine_steps = plan.fine_source(model, settings).stream(
+            coarse["out"], plan.acoustic[:, Qc:], frames, settings.fine, fine_generators or generators,
+            report("fine"), cond_ready=coarse_ready, bias=fine_bias)
         context, hop = codec.decode_context, codec.hop_length
         samples = plan.samples if plan.samples is not None else frames * hop
         chunks, emitted = [], 0  # frames decoded so far

@@ -9,8 +9,16 @@ semantic id, i.e. frames of the reference that say about the same thing; their c
 content still comes from the semantic ids. ``weight`` 0 is off; a very large weight draws every code from
 those frames (copying the nearest frame outright, kNN-VC with k = 1, kept the voice and lost most of the
 content with 3 s of reference: ``benchmarks/results/speech-mixed-progress.json``).
+
+``FineByExample`` goes one step further for the fine levels, where the fine stage can only guess (its loss is
+0.8 nats under chance: the fine levels are mostly unpredictable from the coarse ones, and they are where much of
+a voice's detail is): each output frame's fine levels encode the mean fine residual of the ``k`` reference
+frames nearest to it in coarse latent, kNN-VC's regression on the codec's own latent. The coarse levels, and
+with them the content, stay the coarse stage's.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 
@@ -38,3 +46,56 @@ def voice_bias(centroids: torch.Tensor, reference_features: torch.Tensor, refere
     semantic_frame = (t // per).clamp(max=semantic_ids.shape[1] - 1)
     codec_frames = nearest[:, semantic_frame] * per + (t % per)[None, :, None]  # (N, frames, k)
     return TokenBias(reference_ids[:, codec_frames].permute(1, 0, 2, 3), float(weight))
+
+
+def fine_by_example(codec, coarse: torch.Tensor, reference_ids: torch.Tensor,
+                    neighbours: int = NEIGHBOURS) -> torch.Tensor:
+    """Fine ids ``(N, Q - Q', T)`` for coarse ids ``(N, Q', T)``: per frame, what the codec's fine levels make of
+    the mean fine residual (the latent of all levels minus that of the first ``Q'``) of the ``neighbours``
+    frames of ``reference_ids (Q, P)`` nearest in coarse latent. ``codec`` needs a residual latent."""
+    first = coarse.shape[1]
+    reference_coarse = codec.latent(reference_ids[None, :first])[0].T  # (P, d)
+    reference_fine = codec.latent(reference_ids[None])[0].T - reference_coarse  # (P, d)
+    out = codec.latent(coarse).transpose(1, 2)  # (N, T, d)
+    k = min(neighbours, reference_coarse.shape[0])
+    nearest = torch.cdist(out, reference_coarse[None]).topk(k, largest=False).indices  # (N, T, k)
+    return codec.quantize_residual(reference_fine[nearest].mean(2).transpose(1, 2), first)
+
+
+class FineByExample:
+    """Stands in for the fine stage where there is a voice reference (its ``generate`` / ``stream``): the fine
+    levels of the frames after the known prefix come from ``fine_by_example``, window by window as the
+    coarse frames become known. It draws no random numbers."""
+
+    def __init__(self, codec, reference_ids: torch.Tensor, neighbours: int = NEIGHBOURS, window_frames: int = 50):
+        if reference_ids.shape[1] == 0:
+            raise ValueError("FineByExample needs a reference with at least one frame")
+        self.codec, self.reference_ids, self.neighbours = codec, reference_ids, neighbours
+        self.window_frames = window_frames
+
+    def generate(self, cond: torch.Tensor, prefix: torch.Tensor, total_frames: int, sampling=None, generator=None,
+                 progress=None, bias=None) -> torch.Tensor:
+        for _, fine in self.stream(cond, prefix, total_frames, progress=progress):
+            pass
+        return fine
+
+    @torch.inference_mode()
+    def stream(self, cond: torch.Tensor, prefix: torch.Tensor, total_frames: int, sampling=None, generator=None,
+               progress=None, cond_ready: Callable[[int], None] | None = None, bias=None):
+        """Yields ``(known, fine)`` at the start and after every window, as ``Stage.stream``; ``cond_ready(end)``
+        is called before the coarse frames ``< end`` of ``cond (B, Q', T)`` are read."""
+        known = prefix.shape[2]
+        fine = torch.zeros(cond.shape[0], self.reference_ids.shape[0] - cond.shape[1], total_frames,
+                           dtype=torch.long, device=cond.device)
+        fine[:, :, :known] = prefix[:, :, :total_frames]
+        yield known, fine
+        starts = range(known, total_frames, self.window_frames)
+        for i, start in enumerate(starts):
+            end = min(total_frames, start + self.window_frames)
+            if cond_ready is not None:
+                cond_ready(end)
+            fine[:, :, start:end] = fine_by_example(self.codec, cond[:, :, start:end], self.reference_ids,
+                                                    self.neighbours)
+            if progress is not None:
+                progress(i + 1, len(starts))
+            yield end, fine

@@ -3,15 +3,18 @@ continuation speaker similarity (resemblyzer GE2E, to the reader's enrollment ce
 the reader is nearest, acoustic generation's re-tokenized semantic agreement with its input, and with a
 voice prompt (3 s of the next reader) how often that reader is nearest and the agreement.
 
-    python benchmarks/sampling_sweep.py BUNDLE [--speakers 5] [--guidance 1 2 4] [--voice-prior 0 8 16]
-        [--threads 1]
+    python benchmarks/sampling_sweep.py BUNDLE [--speakers 5] [--prompts 1] [--guidance 1 2 4]
+        [--voice-prior 0 8 16] [--fine-by-example 0 4] [--threads 1]
 
-Without ``--guidance`` or ``--voice-prior`` it compares the bundle's own settings with a few others; with
-them, the bundle's own settings at each coarse guidance weight, or at each voice-prior weight
-(``audiolm.voice_prior``).
+Without ``--guidance``, ``--voice-prior`` or ``--fine-by-example`` it compares the bundle's own settings with a
+few others; with them, the bundle's own settings at each coarse guidance weight, voice-prior weight or number of
+reference frames the fine levels are taken from (``audiolm.voice_prior``). ``--prompts N`` continues N prompts
+per reader (its first N test utterances long enough, seed = reader * N + prompt); every setting continues the
+same prompts with the same seeds, so the continuation SIM is also compared prompt by prompt (paired) with the
+first setting's.
 
-A quick check between full evaluations (one prompt and one input per reader); ``python -m audiolm eval``
-gives the reference figures.
+A quick check between full evaluations (one input per reader); ``python -m audiolm eval`` gives the reference
+figures.
 """
 from __future__ import annotations
 
@@ -30,13 +33,15 @@ from audiolm.evaluation.similarity import SpeakerEmbedder, centroids, cosine, ne
 from audiolm.evaluation.voices import real_voices  # noqa: E402
 from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
 
-def settings_to_try(own: GenerationSettings, guidance: list[float] | None,
-                    voice_prior: list[float] | None = None) -> dict[str, GenerationSettings]:
+def settings_to_try(own: GenerationSettings, guidance: list[float] | None, voice_prior: list[float] | None = None,
+                    fine_by_example: list[int] | None = None) -> dict[str, GenerationSettings]:
     tried = {}
     if guidance:
         tried.update({f"the bundle's, coarse guidance {w:g}": own.with_overrides(guidance=w) for w in guidance})
     if voice_prior:
         tried.update({f"the bundle's, voice prior {w:g}": own.with_overrides(voice_prior=w) for w in voice_prior})
+    if fine_by_example:
+        tried.update({f"the bundle's, fine by example {k}": replace(own, fine_by_example=k) for k in fine_by_example})
     if tried:
         return tried
     return {"the bundle's own": own,
@@ -53,6 +58,10 @@ def main() -> None:
                    help="coarse guidance weights to try with the bundle's own settings")
     p.add_argument("--voice-prior", type=float, nargs="+", default=None,
                    help="voice-prior weights to try with the bundle's own settings (0: off)")
+    p.add_argument("--fine-by-example", type=int, nargs="+", default=None,
+                   help="reference frames the fine levels are taken from, with the bundle's own settings (0: the "
+                        "fine stage)")
+    p.add_argument("--prompts", type=int, default=1, help="continuations per reader")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -60,14 +69,17 @@ def main() -> None:
     real = real_voices(default_heldout_dir(), sr, a.speakers)
     embedder = SpeakerEmbedder(sr)
     centre = centroids({s: embedder.embed_all(real.enroll[s]) for s in real.speakers})
-    for name, settings in settings_to_try(model.default_settings, a.guidance, a.voice_prior).items():
+    first_sims = None
+    for name, settings in settings_to_try(model.default_settings, a.guidance, a.voice_prior,
+                                          a.fine_by_example).items():
         sims, hits, agree, voice_hits, voice_agree = [], [], [], [], []
         for i, s in enumerate(real.speakers):
-            prompt = real.test[s][0][:3 * sr]
-            out = model.continuation(prompt, 4.0, seed=i, settings=settings).audio[0][len(prompt):]
-            e = embedder.embed(out)
-            sims.append(cosine(e, centre[s]))
-            hits.append(nearest(e, centre) == s)
+            prompts = [u[:3 * sr] for u in real.test[s] if len(u) >= 3 * sr][:a.prompts] or [real.test[s][0][:3 * sr]]
+            for j, prompt in enumerate(prompts):
+                out = model.continuation(prompt, 4.0, seed=i * a.prompts + j, settings=settings).audio[0][len(prompt):]
+                e = embedder.embed(out)
+                sims.append(cosine(e, centre[s]))
+                hits.append(nearest(e, centre) == s)
             wav = real.test[s][-1][:6 * sr]
             gen = model.acoustic_generation(wav, seed=i, settings=settings).audio[0]
             reference = semantic_ids(model.semantic_tokenizer, wav)
@@ -76,9 +88,16 @@ def main() -> None:
             voiced = model.acoustic_generation(wav, real.test[other][0][:3 * sr], seed=i, settings=settings).audio[0]
             voice_hits.append(nearest(embedder.embed(voiced), centre) == other)
             voice_agree.append(agreement(semantic_ids(model.semantic_tokenizer, voiced[:len(wav)]), reference))
-        print(f"{name}: continuation SIM {np.mean(sims):.2f}, prompt's reader nearest {100 * np.mean(hits):.0f} %; "
-              f"acoustic generation agreement {100 * np.mean(agree):.1f} %; with a voice prompt: its reader nearest "
-              f"{100 * np.mean(voice_hits):.0f} %, agreement {100 * np.mean(voice_agree):.1f} %", flush=True)
+        paired = ""
+        if first_sims is None:
+            first_sims = np.array(sims)
+        else:
+            d = np.array(sims) - first_sims
+            paired = f" ({d.mean():+.3f} +- {d.std(ddof=1) / np.sqrt(len(d)):.3f} paired with the first)"
+        print(f"{name}: continuation SIM {np.mean(sims):.3f}{paired} over {len(sims)}, prompt's reader nearest "
+              f"{100 * np.mean(hits):.0f} %; acoustic generation agreement {100 * np.mean(agree):.1f} %; with a voice "
+              f"prompt: its reader nearest {100 * np.mean(voice_hits):.0f} %, agreement "
+              f"{100 * np.mean(voice_agree):.1f} %", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from audiolm.pipeline import GenerationSettings
 from audiolm.sampling import SamplingConfig, TokenBias
 from audiolm.streaming import stream_continuation
 from audiolm.testing import synthetic_voice
-from audiolm.voice_prior import voice_bias
+from audiolm.voice_prior import FineByExample, fine_by_example, voice_bias
 
 STRONG = 1e4  # a weight no logit of a tiny random model comes near: the candidates are all that can be drawn
 
@@ -119,3 +119,71 @@ def test_the_weight_is_saved_with_the_bundles_settings_and_older_files_mean_off(
     assert GenerationSettings.load(tmp_path).voice_prior == 0.0
     assert GenerationSettings().with_overrides(voice_prior=2.0).voice_prior == 2.0
     assert GenerationSettings(voice_prior=2.0).with_overrides(guidance=1.0).voice_prior == 2.0
+    assert GenerationSettings(fine_by_example=4).with_overrides(voice_prior=1.0).fine_by_example == 4
+    del saved["fine_by_example"]  # a file written before the setting: off
+    (tmp_path / "generation_config.json").write_text(json.dumps(saved))
+    assert GenerationSettings.load(tmp_path).fine_by_example == 0
+
+
+def test_fine_by_example_gives_each_frame_the_fine_residual_of_the_reference_frames_like_it(tiny_model):
+    codec = tiny_model.codec
+    reference = codec.encode(torch.from_numpy(synthetic_voice(1.0, 16000))[None])[0]  # (Q, P)
+    Qc, P = tiny_model.config.num_coarse, reference.shape[1]
+    order = torch.randperm(P, generator=torch.Generator().manual_seed(0))
+    coarse = reference[None, :Qc, order]  # every output frame's coarse codes are a reference frame's
+    fine = fine_by_example(codec, coarse, reference, neighbours=1)
+    assert fine.shape == (1, reference.shape[0] - Qc, P) and fine.dtype == torch.long
+    # with one neighbour, a frame whose coarse codes no other reference frame shares takes its twin's fine
+    # residual, re-encoded by the fine levels: nearer the twin's than to another frame's
+    wanted = (codec.latent(reference[None]) - codec.latent(reference[None, :Qc]))[..., order]
+    unique = torch.tensor([(coarse[0, :, t:t + 1] == coarse[0]).all(0).sum() == 1 for t in range(P)])
+    assert unique.sum() >= P // 2
+    assert torch.equal(fine[..., unique], codec.quantize_residual(wanted, Qc)[..., unique])
+    got = codec.latent(torch.cat([coarse, fine], 1)) - codec.latent(coarse)
+    shuffled = wanted[..., torch.roll(torch.arange(P), 1)]
+    assert (got - wanted)[..., unique].norm() < 0.75 * (shuffled - wanted)[..., unique].norm()
+    # more neighbours: a mean of residuals, still deterministic and within the codebooks
+    many = fine_by_example(codec, coarse, reference, neighbours=P + 5)  # capped at the reference's frames
+    assert torch.equal(many, fine_by_example(codec, coarse, reference, neighbours=P))
+    assert bool((many[0] == many[0, :, :1]).all())  # every frame: the mean of all frames, the same ids
+
+
+def test_fine_by_example_replaces_the_fine_stage_only_where_there_is_a_reference(model):
+    prompt = synthetic_voice(1.0, 16000)
+    by_example = GenerationSettings(fine_by_example=2)
+    result = model.continuation(prompt, 2.0, num_samples=2, seed=1, settings=by_example)
+    plain = model.continuation(prompt, 2.0, num_samples=2, seed=1)
+    plan = model.continuation_plan(prompt, 2.0, 2)
+    Qc, P = model.config.num_coarse, plan.acoustic.shape[2]
+    assert torch.equal(result.acoustic_ids[:, :Qc], plain.acoustic_ids[:, :Qc])  # the coarse stage's, untouched
+    assert torch.equal(result.acoustic_ids[:, :, :P], plan.acoustic)  # the prompt's frames kept
+    expected = fine_by_example(model.codec, result.acoustic_ids[:, :Qc, P:], plan.acoustic[0], 2)
+    assert torch.equal(result.acoustic_ids[:, Qc:, P:], expected)
+    assert not torch.equal(result.acoustic_ids[:, Qc:, P:], plain.acoustic_ids[:, Qc:, P:])
+    # no reference (unconditional): the fine stage as before
+    assert torch.equal(model.unconditional(1.0, seed=3, settings=by_example).acoustic_ids,
+                       model.unconditional(1.0, seed=3).acoustic_ids)
+
+
+def test_the_stream_takes_the_fine_levels_by_example_too(tiny_model):
+    prompt = synthetic_voice(1.0, 16000)
+    settings = GenerationSettings(coarse=SamplingConfig(0.9), voice_prior=3.0, fine_by_example=3)
+    stream = stream_continuation(tiny_model, prompt, 2.5, seed=5, settings=settings)
+    chunks = [chunk for chunk in stream]
+    whole = tiny_model.continuation(prompt, 2.5, seed=5, settings=settings)
+    assert len(chunks) >= 2 and torch.equal(stream.result.acoustic_ids, whole.acoustic_ids)
+    assert np.abs(np.concatenate(chunks, 1) - whole.audio).max() <= 1e-6
+
+
+@pytest.mark.parametrize("neighbours", [-1, 1.5, True, "2"])
+def test_bad_fine_by_example_counts_are_refused(neighbours):
+    with pytest.raises(SettingsError, match="fine_by_example"):
+        GenerationSettings(fine_by_example=neighbours)
+
+
+def test_fine_by_example_needs_a_codec_with_a_residual_latent(tiny_model, monkeypatch):
+    monkeypatch.setattr(type(tiny_model.codec), "residual_latent", False)
+    with pytest.raises(SettingsError, match="residual latent"):
+        tiny_model.continuation(synthetic_voice(1.0, 16000), 1.0, settings=GenerationSettings(fine_by_example=4))
+    with pytest.raises(ValueError, match="at least one frame"):
+        FineByExample(tiny_model.codec, torch.zeros(4, 0, dtype=torch.long))

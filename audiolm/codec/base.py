@@ -24,6 +24,8 @@ class Codec(nn.Module, ABC):
     # frames of context either side with which decoding a span of frames gives exactly the samples of a whole
     # decode (a streaming decode crops such chunks); None: not chunk-exact, decode everything at once
     decode_context: int | None = None
+    # whether ``latent`` / ``quantize_residual`` work: the levels are residual quantizers of one latent
+    residual_latent: ClassVar[bool] = False
 
     @abstractmethod
     def encode(self, wav: torch.Tensor, num_quantizers: int | None = None) -> torch.Tensor:
@@ -52,6 +54,16 @@ class Codec(nn.Module, ABC):
     def pad(self, wav: torch.Tensor) -> torch.Tensor:
         """``wav (..., L)`` zero-padded to whole frames."""
         return F.pad(wav, (0, self.num_frames(wav.shape[-1]) * self.hop_length - wav.shape[-1]))
+
+    def latent(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids ``(B, q, frames)`` of the first ``q`` levels -> their quantized latent ``(B, d, frames)`` (the sum
+        of their codes), where ``residual_latent``."""
+        raise NotImplementedError(f"the {self.type_name} codec does not expose a residual latent")
+
+    def quantize_residual(self, residual: torch.Tensor, first_level: int) -> torch.Tensor:
+        """What levels ``first_level..`` encode a residual ``(B, d, frames)`` as (greedy, level by level):
+        ids ``(B, num_quantizers - first_level, frames)``, where ``residual_latent``."""
+        raise NotImplementedError(f"the {self.type_name} codec does not expose a residual latent")
 
     def synthesis_ceiling(self, wav: torch.Tensor) -> torch.Tensor | None:
         """What the decoder's synthesis makes of ``wav`` with nothing quantized, when that is a separate

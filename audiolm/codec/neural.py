@@ -89,7 +89,7 @@ class FrameNet(nn.Module):
 
 
 class NeuralCodec(Codec):
-    type_name = "neural"
+    type_name, residual_latent = "neural", True
 
     def __init__(self, config: NeuralCodecConfig | None = None):
         super().__init__()
@@ -206,6 +206,14 @@ class NeuralCodec(Codec):
         side are bit-identical to the same frames of a whole decode (streaming relies on it). In float32 they
         are not: Griffin-Lim's 32 iterations grow the 1e-7 rounding differences of a shorter input to 1e-3."""
         return self._synthesize(self.quantizer.decode(ids).double()).float()
+
+    @torch.inference_mode()
+    def latent(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.quantizer.decode(ids)
+
+    @torch.inference_mode()
+    def quantize_residual(self, residual: torch.Tensor, first_level: int) -> torch.Tensor:
+        return self.quantizer.encode(residual, first_level=first_level)
 
     @property
     def decode_context(self) -> int:

@@ -122,10 +122,12 @@ class ResidualVQ(nn.Module):
         return (quantized.view(B, T, d).transpose(1, 2), torch.stack(ids, 1),
                 commitment * self.config.commitment_weight)
 
-    def encode(self, z: torch.Tensor, num_quantizers: int | None = None) -> torch.Tensor:
+    def encode(self, z: torch.Tensor, num_quantizers: int | None = None, first_level: int = 0) -> torch.Tensor:
+        """``z (B, d, T)`` -> ids ``(B, q, T)`` of levels ``first_level..num_quantizers`` (``z`` is then the
+        residual those levels are left with)."""
         B, d, T = z.shape
         residual, ids = z.transpose(1, 2).reshape(-1, d), []
-        for vq in self.levels[:num_quantizers or len(self.levels)]:
+        for vq in self.levels[first_level:num_quantizers or len(self.levels)]:
             idx = vq.indices(residual)
             residual = residual - vq.codebook[idx]
             ids.append(idx.view(B, T))

@@ -192,6 +192,9 @@ def sampling_summary(settings) -> str:
         parts.append(f"{role} T {s.temperature:g}" + (f" ({', '.join(extra)})" if extra else ""))
     if settings.voice_prior:
         parts.append(f"voice prior {settings.voice_prior:g} (`audiolm/voice_prior.py`)")
+    if settings.fine_by_example:
+        parts.append(f"fine levels by example from the voice reference, {settings.fine_by_example} frames "
+                     "(`FineByExample`)")
     return ", ".join(parts)
 
 

@@ -187,7 +187,7 @@ class MixedSpeechRecipe(Recipe):
     # 20 / 70 / 90 / 90 %, whose semantic agreement falls 39 / 29 / 23 / 19 %
     sampling: GenerationSettings = field(default_factory=lambda: GenerationSettings(
         semantic=SamplingConfig(temperature=1.0), coarse=SamplingConfig(temperature=0.8, guidance=4.0),
-        voice_prior=12.0))
+        voice_prior=12.0, fine_by_example=4))
 
     @classmethod
     def tiny_corpus(cls):
