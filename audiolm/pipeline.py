@@ -120,7 +120,7 @@ class GenerationPlan:
         there is one, the fine stage otherwise (both ``generate`` / ``stream`` alike)."""
         if not settings.fine_by_example or self.reference is None:
             return model.fine_stage
-        return FineByExample(model.codec, self.acoustic[0], settings.fine_by_example)
+        return FineByExample(model.codec, self.acoustic[0], model.config.num_coarse, settings.fine_by_example)
 
 
 class AudioLM:

@@ -53,13 +53,7 @@ def fine_by_example(codec, coarse: torch.Tensor, reference_ids: torch.Tensor,
     """Fine ids ``(N, Q - Q', T)`` for coarse ids ``(N, Q', T)``: per frame, what the codec's fine levels make of
     the mean fine residual (the latent of all levels minus that of the first ``Q'``) of the ``neighbours``
     frames of ``reference_ids (Q, P)`` nearest in coarse latent. ``codec`` needs a residual latent."""
-    first = coarse.shape[1]
-    reference_coarse = codec.latent(reference_ids[None, :first])[0].T  # (P, d)
-    reference_fine = codec.latent(reference_ids[None])[0].T - reference_coarse  # (P, d)
-    out = codec.latent(coarse).transpose(1, 2)  # (N, T, d)
-    k = min(neighbours, reference_coarse.shape[0])
-    nearest = torch.cdist(out, reference_coarse[None]).topk(k, largest=False).indices  # (N, T, k)
-    return codec.quantize_residual(reference_fine[nearest].mean(2).transpose(1, 2), first)
+    return FineByExample(codec, reference_ids, coarse.shape[1], neighbours).fine(coarse)
 
 
 class FineByExample:
@@ -67,11 +61,22 @@ class FineByExample:
     levels of the frames after the known prefix come from ``fine_by_example``, window by window as the
     coarse frames become known. It draws no random numbers."""
 
-    def __init__(self, codec, reference_ids: torch.Tensor, neighbours: int = NEIGHBOURS, window_frames: int = 50):
+    def __init__(self, codec, reference_ids: torch.Tensor, coarse_levels: int, neighbours: int = NEIGHBOURS,
+                 window_frames: int = 50):
         if reference_ids.shape[1] == 0:
             raise ValueError("FineByExample needs a reference with at least one frame")
-        self.codec, self.reference_ids, self.neighbours = codec, reference_ids, neighbours
-        self.window_frames = window_frames
+        self.codec, self.coarse_levels, self.fine_levels = codec, coarse_levels, reference_ids.shape[0] - coarse_levels
+        self.neighbours, self.window_frames = min(neighbours, reference_ids.shape[1]), window_frames
+        # the reference's latents, once: its coarse levels' (the search keys) and what its fine levels add
+        self.reference_coarse = codec.latent(reference_ids[None, :coarse_levels])[0].T  # (P, d)
+        self.reference_fine = codec.latent(reference_ids[None])[0].T - self.reference_coarse  # (P, d)
+
+    @torch.inference_mode()
+    def fine(self, coarse: torch.Tensor) -> torch.Tensor:
+        """Fine ids ``(N, Q - Q', T)`` for coarse ids ``(N, Q', T)`` (``fine_by_example``)."""
+        out = self.codec.latent(coarse).transpose(1, 2)  # (N, T, d)
+        nearest = torch.cdist(out, self.reference_coarse[None]).topk(self.neighbours, largest=False).indices
+        return self.codec.quantize_residual(self.reference_fine[nearest].mean(2).transpose(1, 2), self.coarse_levels)
 
     def generate(self, cond: torch.Tensor, prefix: torch.Tensor, total_frames: int, sampling=None, generator=None,
                  progress=None, bias=None) -> torch.Tensor:
@@ -85,8 +90,7 @@ class FineByExample:
         """Yields ``(known, fine)`` at the start and after every window, as ``Stage.stream``; ``cond_ready(end)``
         is called before the coarse frames ``< end`` of ``cond (B, Q', T)`` are read."""
         known = prefix.shape[2]
-        fine = torch.zeros(cond.shape[0], self.reference_ids.shape[0] - cond.shape[1], total_frames,
-                           dtype=torch.long, device=cond.device)
+        fine = torch.zeros(cond.shape[0], self.fine_levels, total_frames, dtype=torch.long, device=cond.device)
         fine[:, :, :known] = prefix[:, :, :total_frames]
         yield known, fine
         starts = range(known, total_frames, self.window_frames)
@@ -94,8 +98,7 @@ class FineByExample:
             end = min(total_frames, start + self.window_frames)
             if cond_ready is not None:
                 cond_ready(end)
-            fine[:, :, start:end] = fine_by_example(self.codec, cond[:, :, start:end], self.reference_ids,
-                                                    self.neighbours)
+            fine[:, :, start:end] = self.fine(cond[:, :, start:end])
             if progress is not None:
                 progress(i + 1, len(starts))
             yield end, fine

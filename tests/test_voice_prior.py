@@ -186,4 +186,4 @@ def test_fine_by_example_needs_a_codec_with_a_residual_latent(tiny_model, monkey
     with pytest.raises(SettingsError, match="residual latent"):
         tiny_model.continuation(synthetic_voice(1.0, 16000), 1.0, settings=GenerationSettings(fine_by_example=4))
     with pytest.raises(ValueError, match="at least one frame"):
-        FineByExample(tiny_model.codec, torch.zeros(4, 0, dtype=torch.long))
+        FineByExample(tiny_model.codec, torch.zeros(4, 0, dtype=torch.long), 2)
