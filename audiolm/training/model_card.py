@@ -193,7 +193,7 @@ def sampling_summary(settings) -> str:
     if settings.voice_prior:
         parts.append(f"voice prior {settings.voice_prior:g} (`audiolm/voice_prior.py`)")
     if settings.fine_by_example:
-        parts.append(f"fine levels by example from the voice reference, {settings.fine_by_example} frames "
+        parts.append(f"fine levels by example from the prompt or voice prompt, {settings.fine_by_example} frames "
                      "(`FineByExample`)")
     return ", ".join(parts)
 

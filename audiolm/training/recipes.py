@@ -307,9 +307,11 @@ class MixedPianoRecipe(PianoRecipe):
     # 24 held-out prompts, coarse T 0.8 -> 1.0: onset-rate error 0.89 -> 0.45, chroma 0.19 -> 0.20; guidance 2
     # lowered chroma (0.13). With the 48 h coarse stage, T 1.0 -> 1.1 (96 continuations, same seeds): onset
     # error 0.37 -> 0.31, chroma 0.44 -> 0.43, peakiness 6.3 -> 6.0; from the true semantic ids 0.36 -> 0.28.
-    # Semantic T 1.0: see semantic_size
+    # Semantic T 1.0: see semantic_size. Fine levels by example from the prompt (audiolm.voice_prior), 48 held-out
+    # pieces x 4 seeds, paired with the fine stage (benchmarks/piano_sweep.py --fine-by-example 0 4): chroma
+    # 0.41 -> 0.47 (+0.060 +- 0.006), onset peakiness 5.96 -> 6.21 (+0.25 +- 0.01), onset error 0.32 (+0.001 +- 0.008)
     sampling: GenerationSettings = field(default_factory=lambda: GenerationSettings(
-        semantic=SamplingConfig(temperature=1.0), coarse=SamplingConfig(temperature=1.1)))
+        semantic=SamplingConfig(temperature=1.0), coarse=SamplingConfig(temperature=1.1), fine_by_example=4))
 
     def card_license(self) -> tuple[str, ...]:
         return (

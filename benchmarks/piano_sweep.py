@@ -1,0 +1,95 @@
+"""Piano continuation settings compared clip by clip on the held-out pieces: chroma correlation with
+the prompt, onset-rate error (|log2| of continuation ÷ prompt onset rate) and note clarity (onset
+peakiness, spectral flatness), as ``python -m audiolm eval`` computes them, but over more pieces and
+several seeds, every setting continuing the same prompts with the same seeds, so that each figure is
+also given as a paired difference (mean ± standard error) with the first setting's.
+
+    python benchmarks/piano_sweep.py BUNDLE [--data data/piano-mixed] [--pieces 48] [--seeds 4]
+        [--fine-by-example 0 4] [--coarse-temperature 1.1] [--threads 2]
+
+Prompts are the evaluation's: ``offset`` (2 s) into each held-out piece long enough, 4 s long,
+continued by 6 s; seed = piece * seeds + s. The evaluation itself uses the first 24 pieces with one seed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from audiolm.data.piano_corpus import PianoCorpus  # noqa: E402
+from audiolm.evaluation.music import chroma_correlation, mean_chroma, note_clarity, onset_rate  # noqa: E402
+from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
+
+FIGURES = ("chroma", "onset_error", "onset_peakiness", "spectral_flatness")
+
+
+def clip_figures(prompt: np.ndarray, continuation: np.ndarray, sr: int) -> dict[str, float]:
+    clarity = note_clarity(continuation, sr)
+    return {"chroma": chroma_correlation(mean_chroma(prompt, sr), mean_chroma(continuation, sr)),
+            "onset_error": float(abs(np.log2(max(onset_rate(continuation, sr), 1e-3)
+                                             / max(onset_rate(prompt, sr), 1e-3)))),
+            "onset_peakiness": clarity["onset_peakiness"],
+            "spectral_flatness": float(np.log10(max(clarity["spectral_flatness"], 1e-10)))}
+
+
+def settings_to_try(own: GenerationSettings, fine_by_example: list[int] | None,
+                    coarse_temperature: list[float] | None) -> dict[str, GenerationSettings]:
+    tried = {"the bundle's own": own}
+    for k in fine_by_example or []:
+        tried[f"fine by example {k}"] = replace(own, fine_by_example=k)
+    for t in coarse_temperature or []:
+        tried[f"coarse T {t:g}"] = replace(own, coarse=replace(own.coarse, temperature=t))
+    if fine_by_example or coarse_temperature:
+        tried.pop("the bundle's own")
+    return tried
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("bundle")
+    p.add_argument("--data", default="data/piano-mixed")
+    p.add_argument("--pieces", type=int, default=48)
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--offset", type=float, default=2.0)
+    p.add_argument("--prompt", type=float, default=4.0)
+    p.add_argument("--seconds", type=float, default=6.0)
+    p.add_argument("--fine-by-example", type=int, nargs="+", default=None,
+                   help="reference frames the fine levels are taken from (0: the fine stage)")
+    p.add_argument("--coarse-temperature", type=float, nargs="+", default=None)
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    model = AudioLM.from_pretrained(a.bundle)
+    corpus = PianoCorpus(a.data)
+    sr = model.config.sample_rate
+    start, length = int(a.offset * sr), int(a.prompt * sr)
+    pieces = [r for r in corpus.split("heldout") if r["seconds"] >= a.offset + a.prompt + a.seconds][:a.pieces]
+    prompts = [corpus.audio(r)[start:start + length] for r in pieces]
+    first = None
+    for name, settings in settings_to_try(model.default_settings, a.fine_by_example, a.coarse_temperature).items():
+        rows = []
+        for i, prompt in enumerate(tqdm(prompts, desc=name, leave=False)):
+            for s in range(a.seeds):
+                out = model.continuation(prompt, a.seconds, seed=i * a.seeds + s, settings=settings)
+                rows.append(clip_figures(prompt, out.audio[0, out.prompt_samples:], sr))
+        table = {f: np.array([r[f] for r in rows]) for f in FIGURES}
+        line = [f"{name} ({len(rows)} continuations):"]
+        for f in FIGURES:
+            mean = 10 ** table[f].mean() if f == "spectral_flatness" else table[f].mean()
+            text = f"{f} {mean:.4f}" if f == "spectral_flatness" else f"{f} {mean:.3f}"
+            if first is not None:
+                d = table[f] - first[f]
+                text += f" ({d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}{' log10' * (f == 'spectral_flatness')})"
+            line.append(text)
+        print(" ".join(line[:1]) + "\n  " + ", ".join(line[1:]), flush=True)
+        first = first or table
+
+
+if __name__ == "__main__":
+    main()
