@@ -5,7 +5,7 @@ several seeds, every setting continuing the same prompts with the same seeds, so
 also given as a paired difference (mean ± standard error) with the first setting's.
 
     python benchmarks/piano_sweep.py BUNDLE [--data data/piano-mixed] [--pieces 48] [--seeds 4]
-        [--fine-by-example 0 4] [--coarse-temperature 1.1] [--threads 2]
+        [--fine-by-example 0 4] [--coarse-temperature 1.0 1.1] [--voice-prior 0 2] [--threads 2]
 
 Prompts are the evaluation's: ``offset`` (2 s) into each held-out piece long enough, 4 s long,
 continued by 6 s; seed = piece * seeds + s. The evaluation itself uses the first 24 pieces with one seed.
@@ -38,16 +38,18 @@ def clip_figures(prompt: np.ndarray, continuation: np.ndarray, sr: int) -> dict[
             "spectral_flatness": float(np.log10(max(clarity["spectral_flatness"], 1e-10)))}
 
 
-def settings_to_try(own: GenerationSettings, fine_by_example: list[int] | None,
-                    coarse_temperature: list[float] | None) -> dict[str, GenerationSettings]:
-    tried = {"the bundle's own": own}
+def settings_to_try(own: GenerationSettings, fine_by_example: list[int] | None = None,
+                    coarse_temperature: list[float] | None = None,
+                    voice_prior: list[float] | None = None) -> dict[str, GenerationSettings]:
+    """The bundle's own settings, or each value given, every other setting the bundle's own."""
+    tried = {}
     for k in fine_by_example or []:
         tried[f"fine by example {k}"] = replace(own, fine_by_example=k)
     for t in coarse_temperature or []:
         tried[f"coarse T {t:g}"] = replace(own, coarse=replace(own.coarse, temperature=t))
-    if fine_by_example or coarse_temperature:
-        tried.pop("the bundle's own")
-    return tried
+    for w in voice_prior or []:
+        tried[f"voice prior {w:g}"] = own.with_overrides(voice_prior=w)
+    return tried or {"the bundle's own": own}
 
 
 def main() -> None:
@@ -62,6 +64,7 @@ def main() -> None:
     p.add_argument("--fine-by-example", type=int, nargs="+", default=None,
                    help="reference frames the fine levels are taken from (0: the fine stage)")
     p.add_argument("--coarse-temperature", type=float, nargs="+", default=None)
+    p.add_argument("--voice-prior", type=float, nargs="+", default=None, help="voice-prior weights (0: off)")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -72,7 +75,8 @@ def main() -> None:
     pieces = [r for r in corpus.split("heldout") if r["seconds"] >= a.offset + a.prompt + a.seconds][:a.pieces]
     prompts = [corpus.audio(r)[start:start + length] for r in pieces]
     first = None
-    for name, settings in settings_to_try(model.default_settings, a.fine_by_example, a.coarse_temperature).items():
+    for name, settings in settings_to_try(model.default_settings, a.fine_by_example, a.coarse_temperature,
+                                          a.voice_prior).items():
         rows = []
         for i, prompt in enumerate(tqdm(prompts, desc=name, leave=False)):
             for s in range(a.seeds):
