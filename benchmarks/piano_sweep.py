@@ -5,7 +5,7 @@ several seeds, every setting continuing the same prompts with the same seeds, so
 also given as a paired difference (mean ± standard error) with the first setting's.
 
     python benchmarks/piano_sweep.py BUNDLE [--data data/piano-mixed] [--pieces 48] [--seeds 4]
-        [--fine-by-example 0 4] [--coarse-temperature 1.0 1.1] [--voice-prior 0 2] [--threads 2]
+        [--fine-by-example 0 4] [--coarse-temperature 1.0 1.1] [--voice-prior 0 2] [--threads 2] [--json OUT]
 
 Prompts are the evaluation's: ``offset`` (2 s) into each held-out piece long enough, 4 s long,
 continued by 6 s; seed = piece * seeds + s. The evaluation itself uses the first 24 pieces with one seed.
@@ -13,6 +13,7 @@ continued by 6 s; seed = piece * seeds + s. The evaluation itself uses the first
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -66,6 +67,8 @@ def main() -> None:
     p.add_argument("--coarse-temperature", type=float, nargs="+", default=None)
     p.add_argument("--voice-prior", type=float, nargs="+", default=None, help="voice-prior weights (0: off)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default=None,
+                   help="write every continuation's figures here (setting -> rows; spectral flatness as log10)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     model = AudioLM.from_pretrained(a.bundle)
@@ -74,14 +77,15 @@ def main() -> None:
     start, length = int(a.offset * sr), int(a.prompt * sr)
     pieces = [r for r in corpus.split("heldout") if r["seconds"] >= a.offset + a.prompt + a.seconds][:a.pieces]
     prompts = [corpus.audio(r)[start:start + length] for r in pieces]
-    first = None
+    first, per_clip = None, {}
     for name, settings in settings_to_try(model.default_settings, a.fine_by_example, a.coarse_temperature,
                                           a.voice_prior).items():
         rows = []
         for i, prompt in enumerate(tqdm(prompts, desc=name, leave=False)):
             for s in range(a.seeds):
                 out = model.continuation(prompt, a.seconds, seed=i * a.seeds + s, settings=settings)
-                rows.append(clip_figures(prompt, out.audio[0, out.prompt_samples:], sr))
+                rows.append({"piece": i, "seed": i * a.seeds + s,
+                             **clip_figures(prompt, out.audio[0, out.prompt_samples:], sr)})
         table = {f: np.array([r[f] for r in rows]) for f in FIGURES}
         line = [f"{name} ({len(rows)} continuations):"]
         for f in FIGURES:
@@ -93,6 +97,9 @@ def main() -> None:
             line.append(text)
         print(" ".join(line[:1]) + "\n  " + ", ".join(line[1:]), flush=True)
         first = first or table
+        per_clip[name] = rows
+    if a.json:
+        Path(a.json).write_text(json.dumps(per_clip, indent=1) + "\n")
 
 
 if __name__ == "__main__":

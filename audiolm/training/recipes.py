@@ -309,7 +309,11 @@ class MixedPianoRecipe(PianoRecipe):
     # error 0.37 -> 0.31, chroma 0.44 -> 0.43, peakiness 6.3 -> 6.0; from the true semantic ids 0.36 -> 0.28.
     # Semantic T 1.0: see semantic_size. Fine levels by example from the prompt (audiolm.voice_prior), 48 held-out
     # pieces x 4 seeds, paired with the fine stage (benchmarks/piano_sweep.py --fine-by-example 0 4): chroma
-    # 0.41 -> 0.47 (+0.060 +- 0.006), onset peakiness 5.96 -> 6.21 (+0.25 +- 0.01), onset error 0.32 (+0.001 +- 0.008)
+    # 0.41 -> 0.47 (+0.060 +- 0.006), onset peakiness 5.96 -> 6.21 (+0.25 +- 0.01), onset error 0.32 (+0.001 +- 0.008).
+    # With it, the voice prior 0 -> 2 (--voice-prior 0 2): chroma 0.47 -> 0.53 (+0.064 +- 0.014), peakiness 6.21 ->
+    # 5.92 (-0.29 +- 0.06), onset error 0.32 -> 0.34 (+0.018 +- 0.023); at 3 / 6 (2 seeds) chroma 0.56 / 0.65 (the
+    # real continuation: 0.59) and peakiness 5.62 / 5.39: it replays the prompt's frames
+    # (the evaluation's 24 prompts: chroma 0.56 -> 0.58, onset error 0.24 -> 0.31). Left off: notes before harmony
     sampling: GenerationSettings = field(default_factory=lambda: GenerationSettings(
         semantic=SamplingConfig(temperature=1.0), coarse=SamplingConfig(temperature=1.1), fine_by_example=4))
 
