@@ -27,7 +27,7 @@ from audiolm.data.piano_corpus import PianoCorpus  # noqa: E402
 from audiolm.evaluation.music import chroma_correlation, mean_chroma, note_clarity, onset_rate  # noqa: E402
 from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
 
-FIGURES = ("chroma", "onset_error", "onset_peakiness", "spectral_flatness")
+FIGURES = ("chroma", "onset_error", "onset_peakiness", "log10_spectral_flatness")
 
 
 def clip_figures(prompt: np.ndarray, continuation: np.ndarray, sr: int) -> dict[str, float]:
@@ -36,7 +36,7 @@ def clip_figures(prompt: np.ndarray, continuation: np.ndarray, sr: int) -> dict[
             "onset_error": float(abs(np.log2(max(onset_rate(continuation, sr), 1e-3)
                                              / max(onset_rate(prompt, sr), 1e-3)))),
             "onset_peakiness": clarity["onset_peakiness"],
-            "spectral_flatness": float(np.log10(max(clarity["spectral_flatness"], 1e-10)))}
+            "log10_spectral_flatness": float(np.log10(max(clarity["spectral_flatness"], 1e-10)))}
 
 
 def settings_to_try(own: GenerationSettings, fine_by_example: list[int] | None = None,
@@ -68,7 +68,7 @@ def main() -> None:
     p.add_argument("--voice-prior", type=float, nargs="+", default=None, help="voice-prior weights (0: off)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None,
-                   help="write every continuation's figures here (setting -> rows; spectral flatness as log10)")
+                   help="write every continuation's figures here (setting -> rows)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     model = AudioLM.from_pretrained(a.bundle)
@@ -88,14 +88,14 @@ def main() -> None:
                              **clip_figures(prompt, out.audio[0, out.prompt_samples:], sr)})
         table = {f: np.array([r[f] for r in rows]) for f in FIGURES}
         line = [f"{name} ({len(rows)} continuations):"]
-        for f in FIGURES:
-            mean = 10 ** table[f].mean() if f == "spectral_flatness" else table[f].mean()
-            text = f"{f} {mean:.4f}" if f == "spectral_flatness" else f"{f} {mean:.3f}"
+        for f in FIGURES:  # flatness spans decades: its geometric mean, as the evaluation's
+            text = (f"spectral_flatness {10 ** table[f].mean():.4f}" if f.startswith("log10")
+                    else f"{f} {table[f].mean():.3f}")
             if first is not None:
                 d = table[f] - first[f]
-                text += f" ({d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}{' log10' * (f == 'spectral_flatness')})"
+                text += f" ({d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}{' log10' * f.startswith('log10')})"
             line.append(text)
-        print(" ".join(line[:1]) + "\n  " + ", ".join(line[1:]), flush=True)
+        print(line[0] + "\n  " + ", ".join(line[1:]), flush=True)
         first = first or table
         per_clip[name] = rows
     if a.json:
