@@ -110,13 +110,17 @@ def onset_rate(wav: np.ndarray, sample_rate: int, hop: int = 256) -> float:
     return len(onsets) / (len(wav) / sample_rate)
 
 
+def onset_rate_error(rate: float, prompt_rate: float) -> float:
+    """abs(log2(continuation's onset rate / the prompt's)): 1 is twice or half the tempo (rates floored at 1e-3)."""
+    return float(abs(np.log2(max(rate, 1e-3) / max(prompt_rate, 1e-3))))
+
+
 def _pair_figures(prompts_chroma, prompts_rate, chroma, rates, keys_prompt, keys) -> dict:
     n = len(prompts_chroma)
     same = [chroma_correlation(prompts_chroma[i], chroma[i]) for i in range(n)]
     unrelated = [chroma_correlation(prompts_chroma[i], chroma[j]) for i in range(n) for j in range(n) if j != i]
-    log_ratio = [abs(np.log2(max(rates[i], 1e-3) / max(prompts_rate[i], 1e-3))) for i in range(n)]
-    log_ratio_unrelated = [abs(np.log2(max(rates[j], 1e-3) / max(prompts_rate[i], 1e-3)))
-                           for i in range(n) for j in range(n) if j != i]
+    log_ratio = [onset_rate_error(rates[i], prompts_rate[i]) for i in range(n)]
+    log_ratio_unrelated = [onset_rate_error(rates[j], prompts_rate[i]) for i in range(n) for j in range(n) if j != i]
     return {"chroma_correlation": float(np.mean(same)), "chroma_correlation_unrelated": float(np.mean(unrelated)),
             "same_estimated_key": float(np.mean([keys_prompt[i] == keys[i] for i in range(n)])),
             "same_estimated_key_unrelated": float(np.mean([keys_prompt[i] == keys[j] for i in range(n)
