@@ -164,11 +164,14 @@ class DecoderLM(nn.Module):
 
     def forward(self, ids, cache: KVCache | None = None, vocab_range: tuple[int, int] | None = None):
         """``ids (B, T)`` -> logits ``(B, T, V)``, or only over ``vocab_range=(lo, hi)`` (cheaper)."""
-        h = self.hidden(ids, cache)
+        return self.logits(self.hidden(ids, cache), vocab_range)
+
+    def logits(self, hidden: torch.Tensor, vocab_range: tuple[int, int] | None = None) -> torch.Tensor:
+        """The head's logits of ``hidden (..., d)``, over the whole vocabulary or ``vocab_range=(lo, hi)``."""
         if vocab_range is None:
-            return self.head(h)
+            return self.head(hidden)
         lo, hi = vocab_range
-        return F.linear(h, self.head.weight[lo:hi])
+        return F.linear(hidden, self.head.weight[lo:hi])
 
     def hidden(self, ids, cache: KVCache | None = None) -> torch.Tensor:
         """``ids (B, T)`` -> the last hidden states ``(B, T, d)``, before the head."""

@@ -5,7 +5,8 @@ several seeds, every setting continuing the same prompts with the same seeds, so
 also given as a paired difference (mean ± standard error) with the first setting's.
 
     python benchmarks/piano_sweep.py BUNDLE [--data data/piano-mixed] [--pieces 48] [--seeds 4]
-        [--fine-by-example 0 4] [--coarse-temperature 1.0 1.1] [--voice-prior 0 2] [--threads 2] [--json OUT]
+        [--fine-by-example 0 4] [--coarse-temperature 1.0 1.1] [--voice-prior 0 2] [--prefix-knn 0 0.5]
+        [--prefix-knn-temperature 0.02] [--prefix-knn-stage semantic] [--threads 2] [--json OUT]
 
 Prompts are the evaluation's: ``offset`` (2 s) into each held-out piece long enough, 4 s long,
 continued by 6 s; seed = piece * seeds + s. The evaluation itself uses the first 24 pieces with one seed.
@@ -41,7 +42,9 @@ def clip_figures(prompt_chroma: np.ndarray, prompt_rate: float, continuation: np
 
 def settings_to_try(own: GenerationSettings, fine_by_example: list[int] | None = None,
                     coarse_temperature: list[float] | None = None,
-                    voice_prior: list[float] | None = None) -> dict[str, GenerationSettings]:
+                    voice_prior: list[float] | None = None, prefix_knn: list[float] | None = None,
+                    prefix_knn_temperature: list[float] | None = None,
+                    prefix_knn_stage: str = "coarse") -> dict[str, GenerationSettings]:
     """The bundle's own settings, or each value given, every other setting the bundle's own."""
     tried = {}
     for k in fine_by_example or []:
@@ -50,6 +53,11 @@ def settings_to_try(own: GenerationSettings, fine_by_example: list[int] | None =
         tried[f"coarse T {t:g}"] = replace(own, coarse=replace(own.coarse, temperature=t))
     for w in voice_prior or []:
         tried[f"voice prior {w:g}"] = own.with_overrides(voice_prior=w)
+    stage = getattr(own, prefix_knn_stage)
+    for w in prefix_knn or []:  # a stage's kNN-LM over the prompt, at each similarity temperature given
+        for t in prefix_knn_temperature or [stage.prefix_knn_temperature]:
+            tried[f"{prefix_knn_stage} prefix kNN {w:g} (T {t:g})"] = replace(
+                own, **{prefix_knn_stage: replace(stage, prefix_knn=w, prefix_knn_temperature=t)})
     return tried or {"the bundle's own": own}
 
 
@@ -66,6 +74,12 @@ def main() -> None:
                    help="reference frames the fine levels are taken from (0: the fine stage)")
     p.add_argument("--coarse-temperature", type=float, nargs="+", default=None)
     p.add_argument("--voice-prior", type=float, nargs="+", default=None, help="voice-prior weights (0: off)")
+    p.add_argument("--prefix-knn", type=float, nargs="+", default=None,
+                   help="a stage's kNN-LM share over the prompt (audiolm.prefix_memory; 0: off)")
+    p.add_argument("--prefix-knn-temperature", type=float, nargs="+", default=None,
+                   help="with --prefix-knn: its similarity temperatures (default: the bundle's)")
+    p.add_argument("--prefix-knn-stage", choices=("semantic", "coarse"), default="coarse",
+                   help="the stage --prefix-knn applies to")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None,
                    help="write every continuation's figures here (setting -> rows)")
@@ -80,7 +94,8 @@ def main() -> None:
     prompt_figures = [(mean_chroma(prompt, sr), onset_rate(prompt, sr)) for prompt in prompts]  # once, not per seed
     first, per_clip = None, {}
     for name, settings in settings_to_try(model.default_settings, a.fine_by_example, a.coarse_temperature,
-                                          a.voice_prior).items():
+                                          a.voice_prior, a.prefix_knn, a.prefix_knn_temperature,
+                                          a.prefix_knn_stage).items():
         rows = []
         for i, prompt in enumerate(tqdm(prompts, desc=name, leave=False)):
             for s in range(a.seeds):

@@ -177,6 +177,15 @@ class Stage(nn.Module, ABC):
                                 "needs a conditioned flat stage trained with cond_dropout; set guidance to 1.")
         return 1.0
 
+    def prefix_knn(self, sampling: SamplingConfig) -> float:
+        """The share of each next-token distribution ``sampling`` asks this stage to draw from its known prefix
+        (``audiolm.prefix_memory``; 0: none), or a ``SettingsError`` where the layout cannot. Autoregressive
+        layouts that can override it."""
+        if sampling.prefix_knn:
+            raise SettingsError(f"the {self.config.name} stage ({self.layout} layout) cannot draw on its prefix: "
+                                "prefix_knn needs a flat or interleaved stage; set prefix_knn to 0.")
+        return 0.0
+
     def draws(self, known: int, total: int, sampling: SamplingConfig) -> int | None:
         """How many uniforms ``generate`` draws from its generator continuing ``known`` frames to ``total``
         (what lets a streaming caller advance a copy of the generator past them), or None where the layout

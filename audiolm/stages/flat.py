@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..prefix_memory import PrefixMemory
 from ..sampling import SamplingConfig, TokenBias, sample
 from ..transformer import DecoderLM, TransformerConfig
 from .base import ProgressFn, Stage, StageSize, StageSpec, StreamStageConfig, cond_span, one_draw_per_token
@@ -171,6 +172,9 @@ class FlatStage(Stage):
             super().guidance(sampling, cond_given)  # the error: nothing to guide by, or no null cond learnt
         return sampling.guidance
 
+    def prefix_knn(self, sampling: SamplingConfig) -> float:
+        return sampling.prefix_knn
+
     # at most this many ids are fed before a frame's first target token (``frame_opening``)
     opening_tokens = 0
 
@@ -202,8 +206,10 @@ class FlatStage(Stage):
         todo, done = (total_frames - known) * c.target_levels, 0
         ranges = [(o, o + c.target_codebook) for o in self.target_offsets.tolist()]
         cache, cached = None, None  # the KV cache and the ids it was last filled from
-        for keep, start, end, window_cond in autoregressive_windows(c, cond, known, total_frames):
-            ids = self.flatten(window_cond, pinned(out, keep, start, known))
+        memory = None  # the first window's known frames as a kNN-LM datastore (``prefix_knn``)
+        for window, (keep, start, end, window_cond) in enumerate(autoregressive_windows(c, cond, known, total_frames)):
+            known_frames = pinned(out, keep, start, known)
+            ids = self.flatten(window_cond, known_frames)
             if guided:
                 ids = torch.cat([ids, self.null_cond(ids)])
             needed = ids.shape[1] + (end - known) * (c.target_levels + self.opening_tokens)
@@ -213,7 +219,12 @@ class FlatStage(Stage):
             # are already in the cache, at the same positions
             cache.length = shared_prefix(cached, ids[:, :-1])
             if cache.length < ids.shape[1] - 1:
-                self.lm.prefill(ids[:, cache.length:-1], cache)
+                if window == 0 and self.prefix_knn(sampling) and known_frames.shape[2]:  # a cache filled from 0
+                    hidden = self.lm.hidden(ids[:, :-1], cache)[:B]  # the prefill, its samples' rows kept
+                    memory = PrefixMemory(hidden, self.loss_positions(window_cond, ids, known_frames.shape[2]),
+                                          known_frames, sampling.prefix_knn, sampling.prefix_knn_temperature)
+                else:
+                    self.lm.prefill(ids[:, cache.length:-1], cache)
             cached, feed = ids, ids[:, -1:]  # (a window holds at least BOS and SEP)
             # the window's share of the bias, one tensor per level (one indexing per token instead of a scatter)
             window_bias = None if bias is None else [bias.logits(level, known, end, c.target_codebook)
@@ -223,11 +234,14 @@ class FlatStage(Stage):
                 if opening is not None:
                     feed = torch.cat([feed, torch.cat([opening, self.null_cond(opening)]) if guided else opening], 1)
                 for level, (lo, hi) in enumerate(ranges):
-                    logits = self.lm(feed, cache, vocab_range=(lo, hi))[:, -1]
+                    hidden = self.lm.hidden(feed, cache)
+                    logits = self.lm.logits(hidden, (lo, hi))[:, -1]
                     if guided:
                         logits = logits[B:] + weight * (logits[:B] - logits[B:])
                     if window_bias is not None:
                         logits = logits + window_bias[level][:, frame - known]
+                    if memory is not None:
+                        logits = memory.mix(logits, hidden[:B, -1], level)
                     token = sample(logits, sampling, generator)
                     out[:, level, frame] = token
                     feed = (token + lo)[:, None].repeat(2 if guided else 1, 1)
