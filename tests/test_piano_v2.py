@@ -278,3 +278,12 @@ def test_card_counts_a_warm_start_from_a_run(tmp_path):
     assert minutes == pytest.approx(125.4) and "3000 steps, 125.4 min" in note
     assert _warm_start("checkpoints/piano/coarse") == (", warm-started from `checkpoints/piano/coarse`", 0.0)
     assert _warm_start("") == ("", 0.0)
+
+
+@pytest.mark.parametrize("bundle,recipe", [("checkpoints/piano", "piano-mixed"), ("checkpoints/speech", "speech-mixed")])
+def test_the_shipped_bundles_sample_as_their_recipes_say(bundle, recipe):
+    """A bundle's generation_config.json, edited after a measurement, and its recipe's sampling agree: a
+    retrained bundle samples as the shipped one."""
+    from audiolm.pipeline import GenerationSettings
+    from audiolm.training.recipes import RECIPES
+    assert GenerationSettings.load(bundle) == RECIPES[recipe]().sampling

@@ -149,3 +149,11 @@ def test_it_is_saved_with_the_bundles_settings_and_older_files_mean_off(tmp_path
     del saved["coarse"]["prefix_knn"], saved["coarse"]["prefix_knn_temperature"]
     (tmp_path / "generation_config.json").write_text(json.dumps(saved))
     assert GenerationSettings.load(tmp_path).coarse.prefix_knn == 0.0
+
+
+def test_the_model_card_names_it_with_the_stage_that_uses_it():
+    from audiolm.training.model_card import sampling_summary
+    line = sampling_summary(GenerationSettings(semantic=SamplingConfig(1.0, prefix_knn=0.6,
+                                                                       prefix_knn_temperature=0.05)))
+    assert line.startswith("semantic T 1 (kNN over the prompt 0.6 at similarity T 0.05") and "coarse T 0.8," in line
+    assert "kNN" not in sampling_summary(GenerationSettings())

@@ -189,6 +189,9 @@ def sampling_summary(settings) -> str:
         s = getattr(settings, role)
         extra = [f"{name} {value:g}" for name, value, off in (("top-k", s.top_k, None), ("top-p", s.top_p, None),
                                                               ("guidance", s.guidance, 1)) if value != off]
+        if s.prefix_knn:
+            extra.append(f"kNN over the prompt {s.prefix_knn:g} at similarity T {s.prefix_knn_temperature:g}, "
+                         "`audiolm/prefix_memory.py`")
         parts.append(f"{role} T {s.temperature:g}" + (f" ({', '.join(extra)})" if extra else ""))
     if settings.voice_prior:
         parts.append(f"voice prior {settings.voice_prior:g} (`audiolm/voice_prior.py`)")

@@ -313,9 +313,14 @@ class MixedPianoRecipe(PianoRecipe):
     # With it, the voice prior 0 -> 2 (--voice-prior 0 2): chroma 0.47 -> 0.53 (+0.064 +- 0.014), peakiness 6.21 ->
     # 5.92 (-0.29 +- 0.06), onset error 0.32 -> 0.34 (+0.018 +- 0.023); at 3 / 6 (2 seeds) chroma 0.56 / 0.65 (the
     # real continuation: 0.59) and peakiness 5.62 / 5.39: it replays the prompt's frames
-    # (the evaluation's 24 prompts: chroma 0.56 -> 0.58, onset error 0.24 -> 0.31). Left off: notes before harmony
+    # (the evaluation's 24 prompts: chroma 0.56 -> 0.58, onset error 0.24 -> 0.31). Left off: notes before harmony.
+    # The semantic stage's kNN over the prompt (audiolm.prefix_memory) 0 -> 0.6 at similarity T 0.05 (48 x 4, paired,
+    # --prefix-knn 0 0.6 0.8 --prefix-knn-temperature 0.05 --prefix-knn-stage semantic): chroma 0.47 -> 0.65 (+0.18
+    # +- 0.03), onset error 0.32 (-0.006 +- 0.023), peakiness 6.21 -> 6.24; at 0.8 chroma 0.60 and onset error 0.37.
+    # The coarse stage's (0.3 / 0.5 at T 0.02) took the harmony too but cost clarity (peakiness -0.5): off
     sampling: GenerationSettings = field(default_factory=lambda: GenerationSettings(
-        semantic=SamplingConfig(temperature=1.0), coarse=SamplingConfig(temperature=1.1), fine_by_example=4))
+        semantic=SamplingConfig(temperature=1.0, prefix_knn=0.6, prefix_knn_temperature=0.05),
+        coarse=SamplingConfig(temperature=1.1), fine_by_example=4))
 
     def card_license(self) -> tuple[str, ...]:
         return (
