@@ -5,9 +5,10 @@ holds the token that came next. ``PrefixMemory`` keeps, for each prompt token, t
 predicted it (the key) and the token (the value), level by level; each generated token is then drawn from
 ``(1 - w) p_stage + w p_kNN``, ``p_kNN`` the softmax of the keys' cosine similarity to the current hidden state at
 temperature ``tau``, summed per token. The stage still writes every token; the memory leans it toward what the
-prompt did in contexts like the present one: on the piano bundle the continuations keep more of the prompt's tempo
-and harmony (``benchmarks/piano_sweep.py --prefix-knn``). On speech it lowered the speaker similarity to the prompt
-and the content agreement (``benchmarks/results/speech-mixed-progress.json``), so the speech bundle leaves it off.
+prompt did in contexts like the present one. In the piano bundle's semantic stage it keeps more of the prompt's
+harmony, not its tempo (``benchmarks/piano_sweep.py --prefix-knn-stage semantic``); in a coarse stage it cost the
+piano's note clarity and, on speech, the speaker similarity to the prompt and the content
+(``benchmarks/results/*-progress.json``), so both bundles leave it off there.
 """
 from __future__ import annotations
 
