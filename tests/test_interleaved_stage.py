@@ -58,15 +58,18 @@ def test_a_frame_sees_its_own_cond_frame_and_no_later_one():
     assert same[:4].all() and not same[4:].any()
 
 
-def reference_generate(s, cond, prefix, total, weight=1.0):
+def reference_generate(s, cond, prefix, total, weight=1.0, pick=None):
     """Greedy generation recomputing the whole window for every token (no KV cache): the next token's
-    position is found by flattening the context with a placeholder frame."""
+    position is found by flattening the context with a placeholder frame. ``pick(ids, level, offset, first)``,
+    where given, chooses each token instead: ``ids`` the context before it, ``first`` the first window's cond
+    and known frames."""
     c = s.config
-    out = prefix
+    out, first = prefix, None
     keep = min(prefix.shape[2], c.window_frames // 2) // 2 * 2
     for start, end in plan_windows(prefix.shape[2], total, c.window_frames, keep, align=2):
         lo, hi = c.cond_span(start, end)
         window_cond = torch.cat([cond[:, :, :keep // 2], cond[:, :, lo:hi]], 2)
+        first = first or (window_cond, torch.cat([out[:, :, :keep], out[:, :, start:]], 2))
         for _ in range(out.shape[2], end):
             frame = torch.zeros(out.shape[0], c.target_levels, 1, dtype=torch.long)
             context = torch.cat([out[:, :, :keep], out[:, :, start:], frame], 2)
@@ -75,6 +78,9 @@ def reference_generate(s, cond, prefix, total, weight=1.0):
                 ids = s.flatten(window_cond, context)
                 ids = ids[:, :s.target_positions(context.shape[2])[-1, level]]
                 offset = c.target_offset + level * c.target_codebook
+                if pick is not None:
+                    frame[:, level, 0] = pick(ids, level, offset, first)
+                    continue
                 scores = s.lm(ids)[:, -1, offset:offset + c.target_codebook]
                 if weight != 1:
                     null = s.lm(s.null_cond(ids))[:, -1, offset:offset + c.target_codebook]

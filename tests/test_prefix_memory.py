@@ -12,10 +12,9 @@ from audiolm.factory import random_audiolm, tiny_bundle_config
 from audiolm.pipeline import GenerationSettings
 from audiolm.prefix_memory import PrefixMemory
 from audiolm.sampling import SamplingConfig
-from audiolm.stages import FlatStageConfig, InterleavedStage, plan_windows
 from audiolm.streaming import stream_continuation
 from audiolm.testing import synthetic_voice
-from audiolm.transformer import TransformerConfig
+from test_interleaved_stage import reference_generate, stage
 
 
 def test_the_mixture_is_a_distribution_leaning_toward_the_nearest_keys_tokens():
@@ -36,54 +35,30 @@ def test_the_mixture_is_a_distribution_leaning_toward_the_nearest_keys_tokens():
 GREEDY_KNN = SamplingConfig(temperature=0, prefix_knn=0.6, prefix_knn_temperature=0.05)
 
 
-def stage(window=12, seed=0):
-    torch.manual_seed(seed)
-    return InterleavedStage(FlatStageConfig(
-        name="coarse", cond_levels=1, cond_codebook=10, cond_rate=25.0, target_levels=3, target_codebook=16,
-        target_rate=50.0, window_frames=window,
-        transformer=TransformerConfig(d_model=32, n_layers=2, n_heads=4, max_seq_len=64))).eval()
+def knn_pick(s, weight, temperature):
+    """The greedy choice from the kNN mixture, computed from scratch: keys from the first window's known frames."""
+    K = s.config.target_codebook
 
-
-def reference_generate(s, cond, prefix, total, weight, temperature):
-    """Greedy generation from the kNN mixture recomputing every window from scratch (no KV cache): the keys
-    are the hidden states before each target token of the first window's known frames."""
-    c = s.config
-    out, keys = prefix, None
-    keep = min(prefix.shape[2], c.window_frames // 2) // 2 * 2
-    for start, end in plan_windows(prefix.shape[2], total, c.window_frames, keep, align=2):
-        lo, hi = c.cond_span(start, end)
-        window_cond = torch.cat([cond[:, :, :keep // 2], cond[:, :, lo:hi]], 2)
-        if keys is None:
-            known = torch.cat([out[:, :, :keep], out[:, :, start:]], 2)
-            hidden = F.normalize(s.lm.hidden(s.flatten(window_cond, known)), dim=-1)
-            positions = s.target_positions(known.shape[2])
-            keys = [(hidden[:, positions[:, level] - 1], known[:, level]) for level in range(c.target_levels)]
-        for _ in range(out.shape[2], end):
-            frame = torch.zeros(out.shape[0], c.target_levels, 1, dtype=torch.long)
-            context = torch.cat([out[:, :, :keep], out[:, :, start:], frame], 2)
-            for level in range(c.target_levels):
-                context[:, :, -1] = frame[:, :, 0]
-                ids = s.flatten(window_cond, context)
-                ids = ids[:, :s.target_positions(context.shape[2])[-1, level]]
-                h = s.lm.hidden(ids)[:, -1]
-                offset = c.target_offset + level * c.target_codebook
-                p_stage = s.lm.head(h)[:, offset:offset + c.target_codebook].softmax(-1)
-                k, v = keys[level]
-                near = (torch.einsum("bd,bfd->bf", F.normalize(h, dim=-1), k) / temperature).softmax(-1)
-                p_knn = torch.stack([torch.bincount(v[b], near[b], c.target_codebook) for b in range(len(v))])
-                frame[:, level, 0] = ((1 - weight) * p_stage + weight * p_knn).argmax(-1)
-            out = torch.cat([out, frame], 2)
-    return out
+    def pick(ids, level, offset, first):
+        window_cond, known = first
+        hidden = F.normalize(s.lm.hidden(s.flatten(window_cond, known)), dim=-1)
+        keys = hidden[:, s.target_positions(known.shape[2])[:, level] - 1]
+        h = s.lm.hidden(ids)[:, -1]
+        p_stage = s.lm.head(h)[:, offset:offset + K].softmax(-1)
+        near = (torch.einsum("bd,bfd->bf", F.normalize(h, dim=-1), keys) / temperature).softmax(-1)
+        p_knn = torch.stack([torch.bincount(known[b, level], near[b], K) for b in range(len(known))])
+        return ((1 - weight) * p_stage + weight * p_knn).argmax(-1)
+    return pick
 
 
 @torch.no_grad()
 @pytest.mark.parametrize("total,known", [(12, 4), (21, 5), (30, 8)])  # one window, then several
 def test_cached_generation_with_the_memory_equals_a_from_scratch_reference(total, known):
-    s = stage()
+    s = stage(window=12)
     cond = torch.randint(0, 10, (2, 1, 15))
     prefix = torch.randint(0, 16, (2, 3, known))
     fast = s.generate(cond, prefix, total, GREEDY_KNN)
-    assert torch.equal(fast, reference_generate(s, cond, prefix, total, 0.6, 0.05))
+    assert torch.equal(fast, reference_generate(s, cond, prefix, total, pick=knn_pick(s, 0.6, 0.05)))
     assert not torch.equal(fast, s.generate(cond, prefix, total, SamplingConfig(temperature=0)))  # it does lean
 
 
