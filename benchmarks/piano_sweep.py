@@ -5,7 +5,8 @@ several seeds, every setting continuing the same prompts with the same seeds, so
 also given as a paired difference (mean ± standard error) with the first setting's.
 
     python benchmarks/piano_sweep.py BUNDLE [--data data/piano-mixed] [--pieces 48] [--seeds 4]
-        [--fine-by-example 0 4] [--coarse-temperature 1.0 1.1] [--voice-prior 0 2] [--prefix-knn 0 0.5]
+        [--fine-by-example 0 4] [--coarse-temperature 1.0 1.1] [--semantic-temperature 1.0 1.2]
+        [--voice-prior 0 2] [--prefix-knn 0 0.5]
         [--prefix-knn-temperature 0.02] [--prefix-knn-stage semantic] [--threads 2] [--json OUT]
 
 Prompts are the evaluation's: ``offset`` (2 s) into each held-out piece long enough, 4 s long,
@@ -25,17 +26,18 @@ from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from audiolm.data.piano_corpus import PianoCorpus  # noqa: E402
-from audiolm.evaluation.music import (chroma_correlation, mean_chroma, note_clarity, onset_rate,  # noqa: E402
-                                      onset_rate_error)
+from audiolm.evaluation.music import (chroma_correlation, mean_chroma, note_clarity, onset_log2_ratio,  # noqa: E402
+                                      onset_rate, onset_rate_error)
 from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
 
-FIGURES = ("chroma", "onset_error", "onset_peakiness", "log10_spectral_flatness")
+FIGURES = ("chroma", "onset_error", "onset_log2_ratio", "onset_peakiness", "log10_spectral_flatness")
 
 
 def clip_figures(prompt_chroma: np.ndarray, prompt_rate: float, continuation: np.ndarray, sr: int) -> dict[str, float]:
-    clarity = note_clarity(continuation, sr)
+    clarity, rate = note_clarity(continuation, sr), onset_rate(continuation, sr)
     return {"chroma": chroma_correlation(prompt_chroma, mean_chroma(continuation, sr)),
-            "onset_error": onset_rate_error(onset_rate(continuation, sr), prompt_rate),
+            "onset_error": onset_rate_error(rate, prompt_rate),
+            "onset_log2_ratio": onset_log2_ratio(rate, prompt_rate),  # signed: below 0, fewer onsets
             "onset_peakiness": clarity["onset_peakiness"],
             "log10_spectral_flatness": float(np.log10(max(clarity["spectral_flatness"], 1e-10)))}
 
@@ -44,13 +46,16 @@ def settings_to_try(own: GenerationSettings, fine_by_example: list[int] | None =
                     coarse_temperature: list[float] | None = None,
                     voice_prior: list[float] | None = None, prefix_knn: list[float] | None = None,
                     prefix_knn_temperature: list[float] | None = None,
-                    prefix_knn_stage: str = "coarse") -> dict[str, GenerationSettings]:
+                    prefix_knn_stage: str = "coarse",
+                    semantic_temperature: list[float] | None = None) -> dict[str, GenerationSettings]:
     """The bundle's own settings, or each value given, every other setting the bundle's own."""
     tried = {}
     for k in fine_by_example or []:
         tried[f"fine by example {k}"] = replace(own, fine_by_example=k)
     for t in coarse_temperature or []:
         tried[f"coarse T {t:g}"] = replace(own, coarse=replace(own.coarse, temperature=t))
+    for t in semantic_temperature or []:
+        tried[f"semantic T {t:g}"] = replace(own, semantic=replace(own.semantic, temperature=t))
     for w in voice_prior or []:
         tried[f"voice prior {w:g}"] = own.with_overrides(voice_prior=w)
     stage = getattr(own, prefix_knn_stage)
@@ -73,6 +78,7 @@ def main() -> None:
     p.add_argument("--fine-by-example", type=int, nargs="+", default=None,
                    help="reference frames the fine levels are taken from (0: the fine stage)")
     p.add_argument("--coarse-temperature", type=float, nargs="+", default=None)
+    p.add_argument("--semantic-temperature", type=float, nargs="+", default=None)
     p.add_argument("--voice-prior", type=float, nargs="+", default=None, help="voice-prior weights (0: off)")
     p.add_argument("--prefix-knn", type=float, nargs="+", default=None,
                    help="a stage's kNN-LM share over the prompt (audiolm.prefix_memory; 0: off)")
@@ -95,7 +101,7 @@ def main() -> None:
     first, per_clip = None, {}
     for name, settings in settings_to_try(model.default_settings, a.fine_by_example, a.coarse_temperature,
                                           a.voice_prior, a.prefix_knn, a.prefix_knn_temperature,
-                                          a.prefix_knn_stage).items():
+                                          a.prefix_knn_stage, a.semantic_temperature).items():
         rows = []
         for i, prompt in enumerate(tqdm(prompts, desc=name, leave=False)):
             for s in range(a.seeds):

@@ -110,9 +110,14 @@ def onset_rate(wav: np.ndarray, sample_rate: int, hop: int = 256) -> float:
     return len(onsets) / (len(wav) / sample_rate)
 
 
+def onset_log2_ratio(rate: float, prompt_rate: float) -> float:
+    """log2(continuation's onset rate / the prompt's), rates floored at 1e-3: below 0 fewer onsets than the prompt."""
+    return float(np.log2(max(rate, 1e-3) / max(prompt_rate, 1e-3)))
+
+
 def onset_rate_error(rate: float, prompt_rate: float) -> float:
-    """abs(log2(continuation's onset rate / the prompt's)): 1 is twice or half the tempo (rates floored at 1e-3)."""
-    return float(abs(np.log2(max(rate, 1e-3) / max(prompt_rate, 1e-3))))
+    """abs(``onset_log2_ratio``): 1 is twice or half the tempo."""
+    return abs(onset_log2_ratio(rate, prompt_rate))
 
 
 def _pair_figures(prompts_chroma, prompts_rate, chroma, rates, keys_prompt, keys) -> dict:
