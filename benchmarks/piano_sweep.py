@@ -52,10 +52,9 @@ def settings_to_try(own: GenerationSettings, fine_by_example: list[int] | None =
     tried = {}
     for k in fine_by_example or []:
         tried[f"fine by example {k}"] = replace(own, fine_by_example=k)
-    for t in coarse_temperature or []:
-        tried[f"coarse T {t:g}"] = replace(own, coarse=replace(own.coarse, temperature=t))
-    for t in semantic_temperature or []:
-        tried[f"semantic T {t:g}"] = replace(own, semantic=replace(own.semantic, temperature=t))
+    for role, temperatures in (("coarse", coarse_temperature), ("semantic", semantic_temperature)):
+        for t in temperatures or []:
+            tried[f"{role} T {t:g}"] = replace(own, **{role: replace(getattr(own, role), temperature=t)})
     for w in voice_prior or []:
         tried[f"voice prior {w:g}"] = own.with_overrides(voice_prior=w)
     stage = getattr(own, prefix_knn_stage)
