@@ -52,7 +52,10 @@ def decoding_dtype() -> torch.dtype | None:
 
 class KVCache:
     """Per-layer key/value buffers ``(B, nh, capacity, hs)`` filled in place, plus a length. In a dtype other
-    than the model's (``decoding_dtype``), attention reads the cache in that dtype and returns the model's."""
+    than the model's (``decoding_dtype``), attention reads the cache in that dtype and returns the model's.
+
+    It also keeps, for the generation it serves, the weights its linear layers have met prepacked for oneDNN
+    (``linear``)."""
 
     def __init__(self, config: TransformerConfig, batch: int, device=None, dtype=torch.float32, capacity=None):
         capacity = capacity or config.max_seq_len
@@ -61,6 +64,45 @@ class KVCache:
         self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
         self.length = 0
         self.capacity = capacity
+        self.packed = {} if linear_kernel() == "onednn" and torch.backends.mkldnn.is_available() else None
+
+    def linear(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``F.linear(x, weight)``, on a copy of ``weight`` prepacked for oneDNN (made on first use; the cache
+        lives for one generation, so the weights cannot change under it) where ``x (B, T, d)`` holds two
+        sequences or more, ``weight`` has at least ``ONEDNN_MIN_WEIGHT`` entries, oneDNN is there and nothing
+        needs gradients.
+
+        Why: a guided decoding step multiplies two rows (the cond and the null cond) by each weight, and on AMD
+        CPUs MKL (torch's float32 default) takes a slow path for a few rows: oneDNN's packed product took half
+        the time or less there. One sequence stays with MKL, whose matrix-vector path is faster than oneDNN's
+        fixed cost per call (about 15 us; more when its threads have gone idle since its last call, as when
+        only a frame's opening step has two rows), and so do small weights. Figures:
+        ``benchmarks/results/speech-mixed-progress.json``, ``linear_kernel_2026_12_05``."""
+        if (self.packed is None or x.dim() < 2 or x.shape[0] < 2 or weight.numel() < ONEDNN_MIN_WEIGHT
+                or x.device.type != "cpu"
+                or weight.dtype != torch.float32 or x.dtype != torch.float32
+                or torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
+            return F.linear(x, weight)
+        key = (weight.data_ptr(), tuple(weight.shape), weight.stride())
+        packed = self.packed.get(key)
+        if packed is None:
+            packed = self.packed[key] = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), x.shape[0])
+        return torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [], "")
+
+
+# the smallest weight (entries) that ``KVCache.linear`` hands to oneDNN: on an AMD EPYC host, 2 or 4 rows times a
+# weight of 2 ** 17 entries or more took less time in oneDNN than in MKL alone, smaller ones more; within a
+# guided decoding step (oneDNN's threads kept busy) the 256 x 256 attention output still gained
+ONEDNN_MIN_WEIGHT = 1 << 16
+
+
+def linear_kernel() -> str:
+    """What a sampling step's larger linear layers over two sequences or more run on: ``onednn`` (prepacked weights,
+    ``KVCache.linear``) unless ``AUDIOLM_LINEAR_KERNEL=aten`` (``F.linear``, i.e. MKL on x86)."""
+    choice = os.environ.get("AUDIOLM_LINEAR_KERNEL", "onednn").strip().lower()
+    if choice not in ("onednn", "aten"):
+        raise ValueError(f"AUDIOLM_LINEAR_KERNEL must be onednn or aten, got {choice!r}")
+    return choice
 
 
 class SelfAttention(nn.Module):
@@ -73,7 +115,8 @@ class SelfAttention(nn.Module):
 
     def forward(self, x, start: int, cache: KVCache | None, layer: int):
         B, T, C = x.shape
-        qkv = F.linear(x, self.qkv.weight).view(B, T, 3, self.n_heads, C // self.n_heads)
+        linear = F.linear if cache is None else cache.linear
+        qkv = linear(x, self.qkv.weight).view(B, T, 3, self.n_heads, C // self.n_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (B, nh, T, hs)
         if cache is not None:
             cache.keys[layer][:, :, start:start + T] = k
@@ -88,7 +131,7 @@ class SelfAttention(nn.Module):
                 mask = torch.arange(start + T, device=x.device)[None] <= (start + torch.arange(T, device=x.device))[:, None]
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
                                            dropout_p=self.dropout if self.training else 0.0)
-        return F.linear(y.transpose(1, 2).reshape(B, T, C).to(x.dtype), self.proj.weight)
+        return linear(y.transpose(1, 2).reshape(B, T, C).to(x.dtype), self.proj.weight)
 
 
 class Block(nn.Module):
@@ -109,10 +152,10 @@ class Block(nn.Module):
         nn.init.zeros_(self.mlp[2].weight)
 
     def forward(self, x, start, cache, layer):
-        shape = self.norm1.normalized_shape
+        shape, linear = self.norm1.normalized_shape, F.linear if cache is None else cache.linear
         x = x + self.attn.forward(F.layer_norm(x, shape, self.norm1.weight), start, cache, layer)
-        h = F.linear(F.layer_norm(x, shape, self.norm2.weight), self.mlp[0].weight)
-        h = F.linear(F.gelu(h, approximate="tanh"), self.mlp[2].weight)
+        h = linear(F.layer_norm(x, shape, self.norm2.weight), self.mlp[0].weight)
+        h = linear(F.gelu(h, approximate="tanh"), self.mlp[2].weight)
         return x + (F.dropout(h, self.dropout) if self.training and self.dropout else h)
 
 
@@ -164,14 +207,14 @@ class DecoderLM(nn.Module):
 
     def forward(self, ids, cache: KVCache | None = None, vocab_range: tuple[int, int] | None = None):
         """``ids (B, T)`` -> logits ``(B, T, V)``, or only over ``vocab_range=(lo, hi)`` (cheaper)."""
-        return self.logits(self.hidden(ids, cache), vocab_range)
+        return self.logits(self.hidden(ids, cache), vocab_range, cache)
 
-    def logits(self, hidden: torch.Tensor, vocab_range: tuple[int, int] | None = None) -> torch.Tensor:
-        """The head's logits of ``hidden (..., d)``, over the whole vocabulary or ``vocab_range=(lo, hi)``."""
-        if vocab_range is None:
-            return self.head(hidden)
-        lo, hi = vocab_range
-        return F.linear(hidden, self.head.weight[lo:hi])
+    def logits(self, hidden: torch.Tensor, vocab_range: tuple[int, int] | None = None,
+               cache: KVCache | None = None) -> torch.Tensor:
+        """The head's logits of ``hidden (..., d)``, over the whole vocabulary or ``vocab_range=(lo, hi)``; with
+        the ``cache`` of the generation, on its prepacked weights."""
+        lo, hi = vocab_range or (0, self.head.weight.shape[0])
+        return (F.linear if cache is None else cache.linear)(hidden, self.head.weight[lo:hi])
 
     def hidden(self, ids, cache: KVCache | None = None) -> torch.Tensor:
         """``ids (B, T)`` -> the last hidden states ``(B, T, d)``, before the head."""

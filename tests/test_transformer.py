@@ -83,3 +83,47 @@ def test_decoding_dtype_is_float32_unless_asked(monkeypatch):
     monkeypatch.setenv("AUDIOLM_DECODING_DTYPE", "float16")
     with pytest.raises(ValueError, match="float32 or bfloat16"):
         decoding_dtype()
+
+
+def test_sampling_steps_on_prepacked_weights_equal_the_full_sequence(monkeypatch):
+    """Without gradients the cache runs the linear layers of two sequences or more on oneDNN-prepacked weights
+    (``KVCache.linear``): the same logits as a plain forward, each weight packed once for the whole generation;
+    one sequence, small weights, ``AUDIOLM_LINEAR_KERNEL=aten`` and anything that needs gradients stay on
+    ``F.linear``."""
+    import audiolm.transformer as transformer
+
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch has no oneDNN")
+    lm = tiny_lm()
+    ids = torch.randint(0, 50, (2, 30))
+    full = lm(ids)
+    monkeypatch.delenv("AUDIOLM_LINEAR_KERNEL", raising=False)
+    with torch.inference_mode():  # the tiny model's weights are below the size oneDNN is worth it for
+        cache = lm.body.new_cache(2)
+        lm.prefill(ids[:, :20], cache)
+    assert cache.packed == {}
+    monkeypatch.setattr(transformer, "ONEDNN_MIN_WEIGHT", 1)
+    with torch.inference_mode():
+        cache = lm.body.new_cache(2)
+        lm.prefill(ids[:, :20], cache)
+        steps = torch.cat([lm.logits(lm.hidden(ids[:, t:t + 1], cache), (0, 50), cache) for t in range(20, 30)], 1)
+    assert torch.allclose(steps, full[:, 20:], atol=1e-5)
+    # 4 weights per block, and the head's slice (0, 50)
+    assert len(cache.packed) == 4 * len(lm.body.blocks) + 1
+
+    with torch.inference_mode():  # one sequence: MKL's products, for its prefill and its steps alike
+        cache = lm.body.new_cache(1)
+        lm.prefill(ids[:1, :20], cache)
+        step = lm.logits(lm.hidden(ids[:1, 20:22], cache), (0, 50), cache)
+    assert torch.allclose(step, full[:1, 20:22], atol=1e-5) and cache.packed == {}
+
+    cache = lm.body.new_cache(2)
+    loss = lm(ids, cache).sum()  # gradients wanted: nothing packed, and they reach the weights
+    loss.backward()
+    assert cache.packed == {} and lm.head.weight.grad is not None
+
+    monkeypatch.setenv("AUDIOLM_LINEAR_KERNEL", "aten")
+    assert lm.body.new_cache(2).packed is None
+    monkeypatch.setenv("AUDIOLM_LINEAR_KERNEL", "mkl")
+    with pytest.raises(ValueError, match="onednn or aten"):
+        lm.body.new_cache(2)

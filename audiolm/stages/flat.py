@@ -235,7 +235,7 @@ class FlatStage(Stage):
                     feed = torch.cat([feed, torch.cat([opening, self.null_cond(opening)]) if guided else opening], 1)
                 for level, (lo, hi) in enumerate(ranges):
                     hidden = self.lm.hidden(feed, cache)
-                    logits = self.lm.logits(hidden, (lo, hi))[:, -1]
+                    logits = self.lm.logits(hidden, (lo, hi), cache)[:, -1]
                     if guided:
                         logits = logits[B:] + weight * (logits[:B] - logits[B:])
                     if window_bias is not None:
