@@ -135,11 +135,24 @@ def test_sampling_with_a_bfloat16_kv_cache_when_asked(monkeypatch):
 
 
 @torch.no_grad()
-def test_guided_generation_equals_uncached_guidance():
+@pytest.mark.parametrize("onednn", [False, True])
+def test_guided_generation_equals_uncached_guidance(onednn, monkeypatch):
+    """Also with every product of the guided batch on oneDNN-prepacked weights (``KVCache.linear``; the tiny
+    stage's weights are below the size it takes them from otherwise)."""
+    import audiolm.transformer as transformer
+
+    if onednn:
+        if not torch.backends.mkldnn.is_available():
+            pytest.skip("this torch has no oneDNN")
+        monkeypatch.delenv("AUDIOLM_LINEAR_KERNEL", raising=False)
+        monkeypatch.setattr(transformer, "ONEDNN_MIN_WEIGHT", 1)
     s = stage(window=12, dropout=0.1)
+    caches, new_cache = [], s.lm.body.new_cache
+    monkeypatch.setattr(s.lm.body, "new_cache", lambda *a, **k: caches.append(new_cache(*a, **k)) or caches[-1])
     cond, prefix = torch.randint(0, 10, (2, 1, 15)), torch.randint(0, 16, (2, 3, 3))
     guided = SamplingConfig(temperature=0, guidance=3.0)
     assert torch.equal(s.generate(cond, prefix, 20, guided), reference_generate(s, cond, prefix, 20, weight=3.0))
+    assert caches and all(bool(cache.packed) == onednn for cache in caches)
     ids = s.flatten(cond[:, :, :4], prefix[:, :, :3].repeat(1, 1, 2)[:, :, :6])
     null = s.null_cond(ids, torch.tensor([True, False]))
     assert (null[0, [2, 9, 16]] == s.config.bos).all() and torch.equal(null[1], ids[1])
