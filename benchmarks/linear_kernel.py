@@ -14,24 +14,19 @@ import sys
 
 KERNELS = ("onednn", "aten")
 
-# one process: load, warm up, then marginal RTFs of a 3 s synthetic prompt continued by 2 s and 10 s
+# one process: load, then marginal RTFs of a 3 s synthetic prompt continued by 2 s and 10 s, as the evaluation
+# times them (``audiolm.evaluation.speech.continuation_rtf``), and the codec ids of the last 10 s continuation
 ONE_RUN = """
-import hashlib, json, sys, time, torch
+import hashlib, json, sys, torch
+from audiolm.evaluation.speech import continuation_rtf
 from audiolm.pipeline import AudioLM
 from audiolm.testing import synthetic_voice
 torch.set_num_threads(2)
 model = AudioLM.from_pretrained(sys.argv[1])
 prompt = synthetic_voice(3.0, model.config.sample_rate, seed=1)
-model.continuation(prompt, 0.5)
-def timed(seconds):
-    start = time.perf_counter()
-    result = model.continuation(prompt, seconds)
-    return time.perf_counter() - start, result
-rtfs = []
-for _ in range(int(sys.argv[2])):
-    (short, _), (long, result) = timed(2.0), timed(10.0)
-    rtfs.append((long - short) / 8)
-print(json.dumps({"rtf": rtfs, "ids": hashlib.sha1(result.acoustic_ids.numpy().tobytes()).hexdigest()}))
+rtfs = [continuation_rtf(model, prompt, repeats=1)["continuation_marginal_rtf"] for _ in range(int(sys.argv[2]))]
+ids = model.continuation(prompt, 10.0).acoustic_ids
+print(json.dumps({"rtf": rtfs, "ids": hashlib.sha1(ids.numpy().tobytes()).hexdigest()}))
 """
 
 

@@ -115,22 +115,27 @@ def test_later_windows_feed_only_what_follows_the_pinned_prefix(monkeypatch):
     assert torch.equal(out, reference_generate(s, cond, prefix, 30))
 
 
+def recorded_caches(monkeypatch, s) -> list:
+    """The KV caches stage ``s`` makes from now on, listed as it makes them."""
+    caches, new_cache = [], s.lm.body.new_cache
+
+    def recorded(*args, **kwargs):
+        caches.append(new_cache(*args, **kwargs))
+        return caches[-1]
+
+    monkeypatch.setattr(s.lm.body, "new_cache", recorded)
+    return caches
+
+
 @torch.no_grad()
 def test_sampling_with_a_bfloat16_kv_cache_when_asked(monkeypatch):
     monkeypatch.setenv("AUDIOLM_DECODING_DTYPE", "bfloat16")
     s = stage(window=12, dropout=0.1)
-    dtypes, new_cache = [], s.lm.body.new_cache
-
-    def recorded(*args, **kwargs):
-        cache = new_cache(*args, **kwargs)
-        dtypes.append(cache.keys[0].dtype)
-        return cache
-
-    monkeypatch.setattr(s.lm.body, "new_cache", recorded)
+    caches = recorded_caches(monkeypatch, s)
     cond, prefix = torch.randint(0, 10, (2, 1, 15)), torch.randint(0, 16, (2, 3, 3))
     sampling = SamplingConfig(temperature=1.0, guidance=3.0)
     a, b = (s.generate(cond, prefix, 20, sampling, torch.Generator().manual_seed(0)) for _ in range(2))
-    assert dtypes and set(dtypes) == {torch.bfloat16}
+    assert caches and {cache.keys[0].dtype for cache in caches} == {torch.bfloat16}
     assert a.shape == (2, 3, 20) and torch.equal(a[:, :, :3], prefix) and torch.equal(a, b)
 
 
@@ -147,8 +152,7 @@ def test_guided_generation_equals_uncached_guidance(onednn, monkeypatch):
         monkeypatch.delenv("AUDIOLM_LINEAR_KERNEL", raising=False)
         monkeypatch.setattr(transformer, "ONEDNN_MIN_WEIGHT", 1)
     s = stage(window=12, dropout=0.1)
-    caches, new_cache = [], s.lm.body.new_cache
-    monkeypatch.setattr(s.lm.body, "new_cache", lambda *a, **k: caches.append(new_cache(*a, **k)) or caches[-1])
+    caches = recorded_caches(monkeypatch, s)
     cond, prefix = torch.randint(0, 10, (2, 1, 15)), torch.randint(0, 16, (2, 3, 3))
     guided = SamplingConfig(temperature=0, guidance=3.0)
     assert torch.equal(s.generate(cond, prefix, 20, guided), reference_generate(s, cond, prefix, 20, weight=3.0))
