@@ -6,6 +6,7 @@ also given as a paired difference (mean ± standard error) with the first settin
 
     python benchmarks/piano_sweep.py BUNDLE [--data data/piano-mixed] [--pieces 48] [--seeds 4]
         [--fine-by-example 0 4] [--coarse-temperature 1.0 1.1] [--semantic-temperature 1.0 1.2]
+        [--coarse-guidance 1 2]
         [--voice-prior 0 2] [--prefix-knn 0 0.5]
         [--prefix-knn-temperature 0.02] [--prefix-knn-stage semantic] [--threads 2] [--json OUT]
 
@@ -47,7 +48,8 @@ def settings_to_try(own: GenerationSettings, fine_by_example: list[int] | None =
                     voice_prior: list[float] | None = None, prefix_knn: list[float] | None = None,
                     prefix_knn_temperature: list[float] | None = None,
                     prefix_knn_stage: str = "coarse",
-                    semantic_temperature: list[float] | None = None) -> dict[str, GenerationSettings]:
+                    semantic_temperature: list[float] | None = None,
+                    coarse_guidance: list[float] | None = None) -> dict[str, GenerationSettings]:
     """The bundle's own settings, or each value given, every other setting the bundle's own."""
     tried = {}
     for k in fine_by_example or []:
@@ -55,6 +57,8 @@ def settings_to_try(own: GenerationSettings, fine_by_example: list[int] | None =
     for role, temperatures in (("coarse", coarse_temperature), ("semantic", semantic_temperature)):
         for t in temperatures or []:
             tried[f"{role} T {t:g}"] = replace(own, **{role: replace(getattr(own, role), temperature=t)})
+    for w in coarse_guidance or []:
+        tried[f"coarse guidance {w:g}"] = replace(own, coarse=replace(own.coarse, guidance=w))
     for w in voice_prior or []:
         tried[f"voice prior {w:g}"] = own.with_overrides(voice_prior=w)
     stage = getattr(own, prefix_knn_stage)
@@ -78,6 +82,8 @@ def main() -> None:
                    help="reference frames the fine levels are taken from (0: the fine stage)")
     p.add_argument("--coarse-temperature", type=float, nargs="+", default=None)
     p.add_argument("--semantic-temperature", type=float, nargs="+", default=None)
+    p.add_argument("--coarse-guidance", type=float, nargs="+", default=None,
+                   help="the coarse stage's classifier-free guidance by the semantic ids (1: off)")
     p.add_argument("--voice-prior", type=float, nargs="+", default=None, help="voice-prior weights (0: off)")
     p.add_argument("--prefix-knn", type=float, nargs="+", default=None,
                    help="a stage's kNN-LM share over the prompt (audiolm.prefix_memory; 0: off)")
@@ -100,7 +106,8 @@ def main() -> None:
     first, per_clip = None, {}
     for name, settings in settings_to_try(model.default_settings, a.fine_by_example, a.coarse_temperature,
                                           a.voice_prior, a.prefix_knn, a.prefix_knn_temperature,
-                                          a.prefix_knn_stage, a.semantic_temperature).items():
+                                          a.prefix_knn_stage, a.semantic_temperature,
+                                          a.coarse_guidance).items():
         rows = []
         for i, prompt in enumerate(tqdm(prompts, desc=name, leave=False)):
             for s in range(a.seeds):
