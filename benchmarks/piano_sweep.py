@@ -104,10 +104,12 @@ def main() -> None:
     prompts = [corpus.audio(r)[start:start + length] for r in pieces]
     prompt_figures = [(mean_chroma(prompt, sr), onset_rate(prompt, sr)) for prompt in prompts]  # once, not per seed
     first, per_clip = None, {}
-    for name, settings in settings_to_try(model.default_settings, a.fine_by_example, a.coarse_temperature,
-                                          a.voice_prior, a.prefix_knn, a.prefix_knn_temperature,
-                                          a.prefix_knn_stage, a.semantic_temperature,
-                                          a.coarse_guidance).items():
+    tried = settings_to_try(model.default_settings, fine_by_example=a.fine_by_example,
+                            coarse_temperature=a.coarse_temperature, voice_prior=a.voice_prior,
+                            prefix_knn=a.prefix_knn, prefix_knn_temperature=a.prefix_knn_temperature,
+                            prefix_knn_stage=a.prefix_knn_stage, semantic_temperature=a.semantic_temperature,
+                            coarse_guidance=a.coarse_guidance)
+    for name, settings in tried.items():
         rows = []
         for i, prompt in enumerate(tqdm(prompts, desc=name, leave=False)):
             for s in range(a.seeds):
