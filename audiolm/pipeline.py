@@ -20,6 +20,7 @@ from .sampling import SampleGenerators, SamplingConfig, TokenBias, check_seed, s
 from .serialization import config_from_dict, config_to_dict
 from .semantic import SemanticTokenizer
 from .stages import ROLES, Stage, load_stage, stage_specs
+from .styles import style_named
 from .voice_prior import FineByExample, voice_bias
 
 Progress = Callable[[str, float], None]  # (stage name, fraction of that stage done)
@@ -102,6 +103,19 @@ class GenerationPlan:
     # the voice reference (aligned audio), whose codec ids are the first frames of ``acoustic`` (the prompt, or
     # the voice prompt): what the voice prior draws on; None without one
     reference: np.ndarray | None = None
+    # the audio whose style (``audiolm.styles``) the stages that read one are told: the prompt, or the input of
+    # acoustic generation; None (unconditional): they read BOS instead
+    style_source: np.ndarray | None = None
+
+    def style_kwargs(self, model: "AudioLM", stage) -> dict:
+        """``{"style": classes (N,)}`` of ``stage``'s style measured on ``style_source``, for the stage's ``generate``
+        or ``stream``; ``{}`` where the stage reads no style or the plan has no source."""
+        if stage.style is None or self.style_source is None:
+            return {}
+        style, rate = style_named(stage.style), model.config.semantic_rate
+        frames = max(1, round(len(self.style_source) / model.config.sample_rate * rate))
+        events = style.frame_events(self.style_source, model.config.sample_rate, frames, rate)
+        return {"style": style.classify(events[None], rate).expand(self.semantic.shape[0]).to(model.device)}
 
     def biases(self, model: "AudioLM", semantic: torch.Tensor,
                settings: GenerationSettings) -> tuple[TokenBias | None, TokenBias | None]:
@@ -231,7 +245,7 @@ class AudioLM:
         return GenerationPlan(sem[:, None].expand(num_samples, -1, -1), acoustic.expand(num_samples, -1, -1),
                               frames=acoustic.shape[2] + round(seconds * self.config.acoustic_rate),
                               samples=len(prompt) + round(seconds * self.config.sample_rate),
-                              prompt_samples=len(prompt), reference=prompt)
+                              prompt_samples=len(prompt), reference=prompt, style_source=prompt)
 
     def acoustic_generation(self, wav: np.ndarray, voice: np.ndarray | None = None, num_samples: int = 1,
                             seed: int = 0, settings: GenerationSettings | None = None,
@@ -248,7 +262,7 @@ class AudioLM:
             prefix_sem, prefix_acoustic = self.tokenize(voice)
         cond = torch.cat([prefix_sem, sem], 1)[:, None].expand(num_samples, -1, -1)
         plan = GenerationPlan(cond, prefix_acoustic.expand(num_samples, -1, -1), prefix_acoustic.shape[2] + frames,
-                              samples=None, generate_semantic=False, reference=voice)
+                              samples=None, generate_semantic=False, reference=voice, style_source=wav)
         result = self._generate(plan, seed, settings, progress)
         skip = prefix_acoustic.shape[2]
         result.acoustic_ids = result.acoustic_ids[:, :, skip:]
@@ -297,10 +311,10 @@ class AudioLM:
         if plan.generate_semantic:
             sem_frames = math.ceil(frames * self.config.semantic_rate / self.config.acoustic_rate)
             sem = self.semantic_stage.generate(None, sem, sem_frames, settings.semantic, generator,
-                                               report("semantic"))
+                                               report("semantic"), **plan.style_kwargs(self, self.semantic_stage))
         coarse_bias, fine_bias = plan.biases(self, sem, settings)
         coarse = self.coarse_stage.generate(sem, plan.acoustic[:, :Qc], frames, settings.coarse, generator,
-                                            report("coarse"), coarse_bias)
+                                            report("coarse"), coarse_bias, **plan.style_kwargs(self, self.coarse_stage))
         fine = plan.fine_source(self, settings).generate(coarse, plan.acoustic[:, Qc:], frames, settings.fine,
                                                          generator, report("fine"), fine_bias)
         ids = torch.cat([coarse, fine], 1)

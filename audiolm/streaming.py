@@ -56,12 +56,13 @@ class GenerationStream:
         if plan.generate_semantic:
             sem_frames = math.ceil(frames * config.semantic_rate / config.acoustic_rate)
             sem = model.semantic_stage.generate(None, sem, sem_frames, settings.semantic, generators,
-                                                report("semantic"))
+                                                report("semantic"), **plan.style_kwargs(model, model.semantic_stage))
         Qc, known_coarse = config.num_coarse, plan.acoustic.shape[2]
         coarse_bias, fine_bias = plan.biases(model, sem, settings)
         fine_generators = advanced(generators, model.coarse_stage, known_coarse, frames, settings.coarse)
         steps = model.coarse_stage.stream(sem, plan.acoustic[:, :Qc], frames, settings.coarse, generators,
-                                          report("coarse"), bias=coarse_bias)
+                                          report("coarse"), bias=coarse_bias,
+                                          **plan.style_kwargs(model, model.coarse_stage))
         coarse = {"known": -1, "out": None}
 
         def coarse_ready(n: int) -> None:  # generate coarse frames until frames < n are final

@@ -4,13 +4,14 @@ peakiness, spectral flatness), as ``python -m audiolm eval`` computes them, but 
 several seeds, every setting continuing the same prompts with the same seeds, so that each figure is
 also given as a paired difference (mean ± standard error) with the first setting's.
 
-    python benchmarks/piano_sweep.py BUNDLE [--data data/piano-mixed] [--pieces 48] [--seeds 4]
+    python benchmarks/piano_sweep.py BUNDLE [BUNDLE ...] [--data data/piano-mixed] [--pieces 48] [--seeds 4]
         [--fine-by-example 0 4] [--coarse-temperature 1.0 1.1] [--semantic-temperature 1.0 1.2]
         [--coarse-guidance 1 2]
         [--voice-prior 0 2] [--prefix-knn 0 0.5]
         [--prefix-knn-temperature 0.02] [--prefix-knn-stage semantic] [--threads 2] [--json OUT]
 
-Prompts are the evaluation's: ``offset`` (2 s) into each held-out piece long enough, 4 s long,
+With several bundles, each continues the same prompts (its own settings, or each value given), paired with the
+first bundle's first setting. Prompts are the evaluation's: ``offset`` (2 s) into each held-out piece long enough, 4 s long,
 continued by 6 s; seed = piece * seeds + s. The evaluation itself uses the first 24 pieces with one seed.
 """
 from __future__ import annotations
@@ -71,7 +72,7 @@ def settings_to_try(own: GenerationSettings, fine_by_example: list[int] | None =
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("bundle")
+    p.add_argument("bundles", nargs="+", help="bundle folders or Hub ids; the first one's figures are the reference")
     p.add_argument("--data", default="data/piano-mixed")
     p.add_argument("--pieces", type=int, default=48)
     p.add_argument("--seeds", type=int, default=4)
@@ -96,20 +97,24 @@ def main() -> None:
                    help="write every continuation's figures here (setting -> rows)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    model = AudioLM.from_pretrained(a.bundle)
+    models = {path: AudioLM.from_pretrained(path) for path in a.bundles}
     corpus = PianoCorpus(a.data)
-    sr = model.config.sample_rate
+    sr = next(iter(models.values())).config.sample_rate
     start, length = int(a.offset * sr), int(a.prompt * sr)
     pieces = [r for r in corpus.split("heldout") if r["seconds"] >= a.offset + a.prompt + a.seconds][:a.pieces]
     prompts = [corpus.audio(r)[start:start + length] for r in pieces]
     prompt_figures = [(mean_chroma(prompt, sr), onset_rate(prompt, sr)) for prompt in prompts]  # once, not per seed
     first, per_clip = None, {}
-    tried = settings_to_try(model.default_settings, fine_by_example=a.fine_by_example,
-                            coarse_temperature=a.coarse_temperature, voice_prior=a.voice_prior,
-                            prefix_knn=a.prefix_knn, prefix_knn_temperature=a.prefix_knn_temperature,
-                            prefix_knn_stage=a.prefix_knn_stage, semantic_temperature=a.semantic_temperature,
-                            coarse_guidance=a.coarse_guidance)
-    for name, settings in tried.items():
+    runs = {}
+    for path, model in models.items():
+        tried = settings_to_try(model.default_settings, fine_by_example=a.fine_by_example,
+                                coarse_temperature=a.coarse_temperature, voice_prior=a.voice_prior,
+                                prefix_knn=a.prefix_knn, prefix_knn_temperature=a.prefix_knn_temperature,
+                                prefix_knn_stage=a.prefix_knn_stage, semantic_temperature=a.semantic_temperature,
+                                coarse_guidance=a.coarse_guidance)
+        runs.update({(f"{path}: {name}" if len(models) > 1 else name): (model, settings)
+                     for name, settings in tried.items()})
+    for name, (model, settings) in runs.items():
         rows = []
         for i, prompt in enumerate(tqdm(prompts, desc=name, leave=False)):
             for s in range(a.seeds):

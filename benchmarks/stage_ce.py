@@ -10,7 +10,8 @@ The held-out split's streams as the stages train on them (``TrainingRun.stage_st
 without the recipe's ``stage_tail_seconds``; the run's token cache, tokenized first if it is missing or stale)
 are cut into back-to-back windows of the stage's length, as the training loop cuts its random ones
 (``role_window``); the figure is the windows' mean. A stage whose loss draws (the parallel fine stage scores
-one random level per window) draws from a fixed seed, so a figure repeats.
+one random level per window) draws from a fixed seed, so a figure repeats. A stage with a style (``audiolm.styles``)
+reads each window's class, measured on the held-out audio as training measures it (``TrainingRun.style_streams``).
 """
 from __future__ import annotations
 
@@ -23,19 +24,23 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from audiolm.stages import StageSpec, load_stage, stage_specs  # noqa: E402
 from audiolm.training.run import TrainingRun  # noqa: E402
-from audiolm.training.stages import role_window, target_streams  # noqa: E402
+from audiolm.styles import style_named  # noqa: E402
+from audiolm.training.stages import role_window, style_batch, target_streams  # noqa: E402
 
 
-def window_ce(stage, spec: StageSpec, semantic: list[torch.Tensor], acoustic: list[torch.Tensor]) -> tuple[float, int]:
+def window_ce(stage, spec: StageSpec, semantic: list[torch.Tensor], acoustic: list[torch.Tensor],
+              events: list[torch.Tensor] | None = None) -> tuple[float, int]:
     """Mean teacher-forced loss over every whole window of ``stage.config.window_frames`` target frames of the
-    streams, and the count."""
+    streams, and the count; a stage with a style reads each window's class, measured on ``events``."""
     frames, losses = stage.config.window_frames, []
     streams = target_streams(spec, semantic, acoustic)
     generator = torch.Generator().manual_seed(0)  # for stages whose loss draws (the parallel fine stage's level)
     for i, stream in enumerate(streams):
         for start in range(0, stream.shape[1] - frames + 1, frames):
             cond, target = role_window(spec, semantic, acoustic, i, start, frames)
-            losses.append(stage.loss(None if cond is None else cond[None], target[None], generator).item())
+            style = {} if events is None else \
+                {"style": style_batch(spec, style_named(stage.style), events, acoustic, [(i, start)], frames)}
+            losses.append(stage.loss(None if cond is None else cond[None], target[None], generator, **style).item())
     if not losses:
         raise ValueError(f"no held-out stream is longer than a window of {frames} frames")
     return sum(losses) / len(losses), len(losses)
@@ -57,7 +62,8 @@ def main() -> None:
     for path in a.stages:
         folder = Path(path) / a.role if (Path(path) / a.role / "config.json").is_file() else Path(path)
         stage = load_stage(folder).eval()
-        ce, windows = window_ce(stage, spec, semantic, acoustic)
+        events = None if stage.style is None else run.style_streams(run.recipe.heldout_split, stage.style)
+        ce, windows = window_ce(stage, spec, semantic, acoustic, events)
         print(f"{path}: {a.role} held-out CE {ce:.3f} nats ({windows} windows of {stage.config.window_frames} "
               "frames)", flush=True)
 

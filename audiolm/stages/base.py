@@ -99,20 +99,27 @@ class StreamStageConfig:
 
 @dataclass(frozen=True)
 class StageSize:
-    """Transformer width, depth and heads, target frames per context window, and the share of training
-    windows trained without their cond (classifier-free guidance; the flat layout's, 0 for the others)."""
+    """Transformer width, depth and heads, target frames per context window, the share of training windows
+    trained without their cond (classifier-free guidance), and a style read at every window's start with the
+    share of windows trained without it (``audiolm.styles``); the last three the flat layouts' only."""
     d_model: int = 256
     n_layers: int = 4
     n_heads: int = 4
     window_frames: int = 250
     cond_dropout: float = 0.0
+    style: str | None = None
+    style_dropout: float = 0.0
 
 
-def check_no_cond_dropout(layout: str, size: StageSize) -> None:
-    """For layouts that cannot train without their cond: a clear error rather than a silently ignored knob."""
+def check_flat_only(layout: str, size: StageSize) -> None:
+    """For layouts that cannot train without their cond or read a style: a clear error rather than a silently
+    ignored knob."""
     if size.cond_dropout:
         raise ValueError(f"the {layout} layout does not train with cond_dropout (classifier-free guidance); "
                          "use the flat (autoregressive) layout or set cond_dropout to 0")
+    if size.style is not None or size.style_dropout:
+        raise ValueError(f"the {layout} layout reads no style; use the flat (autoregressive) or interleaved "
+                         "layout or leave style unset")
 
 
 def one_draw_per_token(levels: int, known: int, total: int, sampling: SamplingConfig) -> int:
@@ -149,6 +156,12 @@ class Stage(nn.Module, ABC):
                  progress: ProgressFn | None = None, bias: TokenBias | None = None) -> torch.Tensor:
         """Continue ``prefix (B, Lt, P)`` to ``(B, Lt, total_frames)`` given ``cond (B, Lc, Tc)``; ``bias`` is
         added to the logits of the frames it covers (after guidance, before temperature)."""
+
+    @property
+    def style(self) -> str | None:
+        """The style (``audiolm.styles``) whose class this stage reads at the start of every window, or None. A stage
+        with one takes ``style=`` classes ``(B,)`` in ``loss``, ``generate`` and ``stream`` (the flat layouts)."""
+        return None
 
     def id_rows(self, stream: str) -> dict[str, list[int]]:
         """Where the ids of ``stream`` ("cond" or "target") sit in this stage's weights: for each state-dict

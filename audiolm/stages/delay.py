@@ -28,7 +28,7 @@ from torch import nn
 
 from ..sampling import SamplingConfig, TokenBias, sample
 from ..transformer import Transformer, TransformerConfig, _init_weights
-from .base import (ProgressFn, Stage, StageSize, StageSpec, StreamStageConfig, check_no_cond_dropout, cond_span,
+from .base import (ProgressFn, Stage, StageSize, StageSpec, StreamStageConfig, check_flat_only, cond_span,
                    one_draw_per_token)
 from .windows import autoregressive_windows, pinned
 
@@ -137,7 +137,7 @@ class DelayStage(Stage):
     # ----- the role -----
     @classmethod
     def config_for(cls, spec: StageSpec, size: StageSize) -> DelayStageConfig:
-        check_no_cond_dropout("delay", size)
+        check_flat_only("delay", size)
         positions = window_positions(spec.cond_levels, spec.cond_rate, spec.target_levels, spec.target_rate,
                                      size.window_frames)
         return DelayStageConfig(

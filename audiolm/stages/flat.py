@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ..prefix_memory import PrefixMemory
 from ..sampling import SamplingConfig, TokenBias, sample
+from ..styles import style_named
 from ..transformer import DecoderLM, TransformerConfig
 from .base import ProgressFn, Stage, StageSize, StageSpec, StreamStageConfig, cond_span, one_draw_per_token
 from .windows import autoregressive_windows, pinned
@@ -34,19 +35,27 @@ class FlatStageConfig(StreamStageConfig):
     # share of training windows whose cond is replaced by the null cond (every cond position BOS), so that
     # the stage also models the target without cond: what classifier-free guidance subtracts at sampling
     cond_dropout: float = 0.0
+    # a style (``audiolm.styles``) whose class replaces BOS at position 0 of every window, and the share of
+    # training windows that keep BOS instead (what sampling without a style class reads)
+    style: str | None = None
+    style_dropout: float = 0.0
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
 
     @property
-    def vocab_size(self) -> int:
-        return self.target_offset + self.target_levels * self.target_codebook + 2
-
-    @property
     def bos(self) -> int:
-        return self.vocab_size - 2
+        return self.target_offset + self.target_levels * self.target_codebook
 
     @property
     def sep(self) -> int:
-        return self.vocab_size - 1
+        return self.bos + 1
+
+    @property
+    def style_classes(self) -> int:
+        return 0 if self.style is None else style_named(self.style).classes
+
+    @property
+    def vocab_size(self) -> int:  # [cond levels | target levels | BOS, SEP | style classes]
+        return self.sep + 1 + self.style_classes
 
     def window_tokens(self) -> int:
         return window_tokens(self.cond_levels, self.cond_rate, self.target_levels, self.target_rate,
@@ -55,6 +64,11 @@ class FlatStageConfig(StreamStageConfig):
     def __post_init__(self):
         if not 0 <= self.cond_dropout < 1:
             raise ValueError(f"{self.name} stage: cond_dropout must be in [0, 1), got {self.cond_dropout}")
+        if self.style is not None:
+            style_named(self.style)  # an unknown style's error, at construction
+        if not 0 <= self.style_dropout < 1 or (self.style_dropout and self.style is None):
+            raise ValueError(f"{self.name} stage: style_dropout must be in [0, 1) and needs a style, got "
+                             f"{self.style_dropout} with style {self.style!r}")
         if self.window_tokens() > self.transformer.max_seq_len:
             raise ValueError(f"{self.name} stage: a window of {self.window_frames} frames needs "
                              f"{self.window_tokens()} positions but max_seq_len is {self.transformer.max_seq_len}; "
@@ -82,6 +96,10 @@ class FlatStage(Stage):
         self.register_buffer("cond_offsets", torch.arange(c.cond_levels) * c.cond_codebook, persistent=False)
         self.register_buffer("target_offsets", c.target_offset + torch.arange(c.target_levels) * c.target_codebook,
                              persistent=False)
+
+    @property
+    def style(self) -> str | None:
+        return self.config.style
 
     def has_cond(self, cond: torch.Tensor | None) -> bool:
         """Whether this call's windows carry a cond stream."""
@@ -112,6 +130,29 @@ class FlatStage(Stage):
             ids[rows, 1:sep_at] = self.config.bos
         return ids
 
+    def with_style(self, ids: torch.Tensor, style: torch.Tensor | None,
+                   keep_bos: torch.Tensor | None = None) -> torch.Tensor:
+        """Flat ``ids (B, T)`` with position 0 the class ``style (B,)`` of the stage's style instead of BOS (where
+        ``keep_bos``, a bool mask over the batch, is not set); ``ids`` unchanged where ``style`` is None."""
+        if style is None:
+            return ids
+        if self.config.style is None:
+            raise ValueError(f"the {self.config.name} stage has no style, so it takes no style classes")
+        style = torch.as_tensor(style, device=ids.device).long().expand(ids.shape[0])
+        if style.numel() and (style.min() < 0 or style.max() >= self.config.style_classes):
+            raise ValueError(f"style classes must lie in [0, {self.config.style_classes})")
+        ids = ids.clone()
+        ids[:, 0] = torch.where(keep_bos, self.config.bos, self.config.sep + 1 + style) if keep_bos is not None \
+            else self.config.sep + 1 + style
+        return ids
+
+    def warm_started(self, loaded: dict[str, str]) -> None:
+        """After ``training.loop.warm_start`` from a stage without this one's style rows (its embedding loaded
+        where it overlaps): each style class's embedding starts as BOS's, so the stage starts as the saved one."""
+        if self.config.style_classes and loaded.get("lm.embed.weight") == "overlap":
+            with torch.no_grad():
+                self.lm.embed.weight[self.config.sep + 1:] = self.lm.embed.weight[self.config.bos]
+
     @staticmethod
     def _check(ids, levels, codebook, what):
         if ids.dim() != 3 or ids.shape[1] != levels:
@@ -126,6 +167,7 @@ class FlatStage(Stage):
                                size.window_frames)
         return FlatStageConfig(
             **FlatStageConfig.role_fields(spec, size), cond_dropout=size.cond_dropout if spec.cond_levels else 0.0,
+            style=size.style, style_dropout=size.style_dropout,
             transformer=TransformerConfig(d_model=size.d_model, n_layers=size.n_layers, n_heads=size.n_heads,
                                           max_seq_len=tokens))
 
@@ -140,13 +182,18 @@ class FlatStage(Stage):
 
     # ----- training -----
     def loss(self, cond: torch.Tensor | None, target: torch.Tensor,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-        """Cross-entropy of every target token, each over its own level's codebook."""
+             generator: torch.Generator | None = None, style: torch.Tensor | None = None) -> torch.Tensor:
+        """Cross-entropy of every target token, each over its own level's codebook; ``style (B,)``: the windows'
+        style classes (stages with a style)."""
         ids = self.flatten(cond, target)
         B, L, T = target.shape
         if self.training and self.config.cond_dropout > 0 and self.has_cond(cond):
             drop = torch.rand(B, generator=generator) < self.config.cond_dropout
             ids = self.null_cond(ids, drop.to(ids.device))
+        keep_bos = None
+        if self.training and self.config.style_dropout > 0 and style is not None:
+            keep_bos = (torch.rand(B, generator=generator) < self.config.style_dropout).to(ids.device)
+        ids = self.with_style(ids, style, keep_bos)
         predicted_from = self.loss_positions(cond, ids, T).to(ids.device) - 1  # position p predicts p + 1
         logits = self.lm(ids[:, :-1])[:, predicted_from]  # (B, T, L, V)
         K = self.config.target_codebook
@@ -161,9 +208,11 @@ class FlatStage(Stage):
     # ----- sampling -----
     def generate(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
                  sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
-                 progress: ProgressFn | None = None, bias: TokenBias | None = None) -> torch.Tensor:
-        """Continue ``prefix (B, Lt, P)`` to ``total_frames`` frames given ``cond (B, Lc, Tc)``."""
-        for _, out in self.stream(cond, prefix, total_frames, sampling, generator, progress, bias=bias):
+                 progress: ProgressFn | None = None, bias: TokenBias | None = None,
+                 style: torch.Tensor | None = None) -> torch.Tensor:
+        """Continue ``prefix (B, Lt, P)`` to ``total_frames`` frames given ``cond (B, Lc, Tc)`` (and ``style (B,)``,
+        the style classes of a stage with a style; None: BOS, as in its style-dropout windows)."""
+        for _, out in self.stream(cond, prefix, total_frames, sampling, generator, progress, bias=bias, style=style):
             pass
         return out
 
@@ -190,7 +239,7 @@ class FlatStage(Stage):
     def stream(self, cond: torch.Tensor | None, prefix: torch.Tensor, total_frames: int,
                sampling: SamplingConfig | None = None, generator: torch.Generator | None = None,
                progress: ProgressFn | None = None, cond_ready: Callable[[int], None] | None = None,
-               bias: TokenBias | None = None):
+               bias: TokenBias | None = None, style: torch.Tensor | None = None):
         """``generate`` frame by frame: yields ``(known, out)`` at the start and after every frame (the
         whole cond is read up front: the semantic and coarse roles' cond is known before they start).
         Past one window the prefix stays in context (``windows.autoregressive_windows``)."""
@@ -209,7 +258,7 @@ class FlatStage(Stage):
         memory = None  # the first window's known frames as a kNN-LM datastore (``prefix_knn``)
         for window, (keep, start, end, window_cond) in enumerate(autoregressive_windows(c, cond, known, total_frames)):
             known_frames = pinned(out, keep, start, known)
-            ids = self.flatten(window_cond, known_frames)
+            ids = self.with_style(self.flatten(window_cond, known_frames), style)
             if guided:
                 ids = torch.cat([ids, self.null_cond(ids)])
             needed = ids.shape[1] + (end - known) * (c.target_levels + self.opening_tokens)

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..sampling import SamplingConfig, TokenBias, sample
 from ..transformer import Transformer, TransformerConfig, _init_weights
-from .base import ProgressFn, Stage, StageSize, StageSpec, check_no_cond_dropout
+from .base import ProgressFn, Stage, StageSize, StageSpec, check_flat_only
 from .windows import plan_windows
 
 
@@ -63,7 +63,7 @@ class ParallelFineStage(Stage):
 
     @classmethod
     def config_for(cls, spec: StageSpec, size: StageSize) -> ParallelFineConfig:
-        check_no_cond_dropout("parallel", size)
+        check_flat_only("parallel", size)
         return ParallelFineConfig(
             name=spec.name, num_levels=spec.cond_levels + spec.target_levels, first_level=spec.cond_levels,
             codebook=spec.target_codebook, window_frames=size.window_frames,

@@ -256,6 +256,8 @@ def warm_start(model: torch.nn.Module, folder: str | Path) -> dict[str, str]:
     for prefix, module in model.named_modules():
         if hasattr(module, "start_as_identity") and not any(name.startswith(prefix + ".") for name in saved):
             module.start_as_identity()
+    if hasattr(model, "warm_started"):  # rows the saved model lacks, started from its own (a stage's style classes)
+        model.warm_started(loaded)
     return loaded
 
 

@@ -155,8 +155,19 @@ class TrainingRun:
         semantic, acoustic = self.stage_streams("train")
         spec = stage_specs(self.recipe.bundle)[role]
         train = self.remapped_warm_start(role, self._train(getattr(self.recipe, f"{role}_train")))
+        style = getattr(self.recipe, f"{role}_size").style
+        events = None if style is None else self.style_streams("train", style)
         return train_stage(spec, layout_class(self.recipe.bundle.stage_layout(role)), self.stage_configs()[role],
-                           semantic, acoustic, self.work / role, train)
+                           semantic, acoustic, self.work / role, train, events)
+
+    def style_streams(self, split: str, style_name: str) -> list[torch.Tensor]:
+        """A style's events (``audiolm.styles``) per semantic id of a split, as ``stage_streams`` cuts the ids."""
+        from ..styles import style_named
+        from .tokens import style_events
+        b, cache = self.recipe.bundle, self.tokens(split)
+        events = style_events(self.open_corpus(), cache, style_named(style_name), b.semantic_rate,
+                              self.work / f"style-{style_name}-{split}.safetensors")
+        return cache.per_stream([e[None] for e in events], round(self.recipe.stage_tail_seconds * b.semantic_rate))
 
     def remapped_warm_start(self, role: str, train: TrainConfig) -> TrainConfig:
         """``train`` starting from ``<work>/<role>/init-remapped`` when its warm start is a bundle's stage that

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..stages import Stage, StageSpec
+from ..styles import Style, style_named
 from .data import TokenWindows
 from .loop import TrainConfig, Trainer, seeded
 
@@ -41,27 +42,58 @@ def target_streams(spec: StageSpec, semantic: list[torch.Tensor], acoustic: list
     return semantic if spec.name == "semantic" else acoustic
 
 
+def window_starts(spec: StageSpec, semantic: list[torch.Tensor], acoustic: list[torch.Tensor], frames: int,
+                  batch: int, generator: torch.Generator) -> list[tuple[int, int]]:
+    """``batch`` random ``(stream, start)`` of windows of ``frames`` target frames."""
+    return TokenWindows(target_streams(spec, semantic, acoustic)).starts(batch, frames, generator)
+
+
 def role_batch(spec: StageSpec, semantic: list[torch.Tensor], acoustic: list[torch.Tensor], frames: int,
-               batch: int, generator: torch.Generator) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """``batch`` random windows (``role_window``) stacked into ``(cond, target)``."""
-    windows = [role_window(spec, semantic, acoustic, i, start, frames) for i, start in
-               TokenWindows(target_streams(spec, semantic, acoustic)).starts(batch, frames, generator)]
+               batch: int, generator: torch.Generator,
+               starts: list[tuple[int, int]] | None = None) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """``batch`` random windows (``role_window``; or those at ``starts``) stacked into ``(cond, target)``."""
+    starts = starts or window_starts(spec, semantic, acoustic, frames, batch, generator)
+    windows = [role_window(spec, semantic, acoustic, i, start, frames) for i, start in starts]
     conds, targets = zip(*windows)
     return (None if conds[0] is None else torch.stack(conds)), torch.stack(targets)
 
 
+def style_batch(spec: StageSpec, style: Style, events: list[torch.Tensor], acoustic: list[torch.Tensor],
+                starts: list[tuple[int, int]], frames: int) -> torch.Tensor:
+    """The style classes ``(B,)`` of the windows at ``starts``, from ``events`` (per stream, one per semantic id,
+    cut as the semantic ids are): of a coarse window's semantic ids, of a semantic window's own frames."""
+    if spec.name == "fine":
+        raise ValueError("the fine stage reads no style: its windows have no semantic ids to measure it on")
+    windows = []
+    for i, start in starts:
+        cond, target = role_window(spec, events, acoustic, i, start, frames)
+        windows.append(cond if cond is not None else target)
+    rate = spec.cond_rate if spec.name == "coarse" else spec.target_rate
+    return style.classify(torch.cat(windows), rate)
+
+
 def train_stage(spec: StageSpec, stage_class: type[Stage], config, semantic: list[torch.Tensor],
-                acoustic: list[torch.Tensor], run_dir: str | Path, train: TrainConfig) -> Stage:
-    """Train a ``stage_class(config)`` in role ``spec`` (resuming from ``run_dir``)."""
+                acoustic: list[torch.Tensor], run_dir: str | Path, train: TrainConfig,
+                events: list[torch.Tensor] | None = None) -> Stage:
+    """Train a ``stage_class(config)`` in role ``spec`` (resuming from ``run_dir``); a stage with a style reads
+    its windows' classes measured on ``events`` (``TrainingRun.style_streams``)."""
     with seeded(train.seed):
         stage = stage_class(config)
+        if (stage.style is None) != (events is None):
+            raise ValueError(f"the {spec.name} stage's style is {stage.style!r}: "
+                             + ("it needs the style's events" if events is None else "it takes no events"))
         trainer = Trainer(stage, run_dir, train, export=stage.save_pretrained,
                           description=f"{spec.name} stage ({stage.layout})")
 
         def step(_, generator):
-            cond, target = role_batch(spec, semantic, acoustic, config.window_frames, train.batch_size, generator)
+            frames = config.window_frames
+            starts = window_starts(spec, semantic, acoustic, frames, train.batch_size, generator)
+            cond, target = role_batch(spec, semantic, acoustic, frames, train.batch_size, generator, starts)
             cond = None if cond is None else cond.to(trainer.device)
-            return stage.loss(cond, target.to(trainer.device), generator), {}
+            if events is None:
+                return stage.loss(cond, target.to(trainer.device), generator), {}
+            style = style_batch(spec, style_named(stage.style), events, acoustic, starts, frames).to(trainer.device)
+            return stage.loss(cond, target.to(trainer.device), generator, style=style), {}
 
         trainer.run(step)
     return stage

@@ -30,13 +30,17 @@ class TokenCache:
         """Per-speaker (speech) or per-piece (music, a record's ``stream``) concatenations:
         semantic ``(1, T_s)`` and acoustic ``(Q, T_a)`` streams, without their last ``tail_frames``
         (semantic, acoustic)."""
-        by_speaker: dict[int | str, list[int]] = {}
-        for i, record in enumerate(self.records):
-            by_speaker.setdefault(record.get("stream", record.get("speaker")), []).append(i)
-        sem = [torch.cat([self.semantic[i] for i in idx])[None] for idx in by_speaker.values()]
-        aco = [torch.cat([self.acoustic[i] for i in idx], 1) for idx in by_speaker.values()]
         cut_sem, cut_aco = tail_frames
-        return [s[:, :max(0, s.shape[1] - cut_sem)] for s in sem], [a[:, :max(0, a.shape[1] - cut_aco)] for a in aco]
+        return self.per_stream([s[None] for s in self.semantic], cut_sem), self.per_stream(self.acoustic, cut_aco)
+
+    def per_stream(self, values: list[torch.Tensor], tail: int = 0) -> list[torch.Tensor]:
+        """``values`` (one ``(rows, T)`` tensor per record, in ``records``' order) concatenated per speaker or piece
+        as ``streams`` does, without their last ``tail`` frames."""
+        by_stream: dict[int | str, list[int]] = {}
+        for i, record in enumerate(self.records):
+            by_stream.setdefault(record.get("stream", record.get("speaker")), []).append(i)
+        joined = [torch.cat([values[i] for i in idx], 1) for idx in by_stream.values()]
+        return [v[:, :max(0, v.shape[1] - tail)] for v in joined]
 
     def save(self, path: Path, fingerprint: str) -> None:
         tensors = {"semantic": torch.cat(self.semantic), "acoustic": torch.cat(self.acoustic, 1),
@@ -90,3 +94,22 @@ def tokenize_corpus(corpus, split: str, codec, tokenizer, path: Path, key: str, 
     path.parent.mkdir(parents=True, exist_ok=True)
     cache.save(path, key)
     return cache
+
+
+def style_events(corpus, cache: TokenCache, style, frame_rate: float, path: Path) -> list[torch.Tensor]:
+    """``style``'s events (``audiolm.styles``) of every record of ``cache``, one per semantic id, from ``path`` when
+    it was written for the same style and records."""
+    path = Path(path)
+    key = json.dumps({"style": style.name, "ids": [r["id"] for r in cache.records],
+                      "frames": [len(s) for s in cache.semantic]})
+    if path.is_file():
+        from safetensors import safe_open
+        with safe_open(str(path), "pt") as f:
+            if f.metadata().get("key") == key:
+                events = f.get_tensor("events").long()
+                return list(torch.split(events, [len(s) for s in cache.semantic]))
+    events = [style.frame_events(corpus.audio(record), corpus.config.sample_rate, len(ids), frame_rate)
+              for record, ids in tqdm(list(zip(cache.records, cache.semantic)), desc=f"{style.name} events")]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"events": torch.cat(events).to(torch.int32).contiguous()}, str(path), metadata={"key": key})
+    return events
