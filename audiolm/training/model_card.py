@@ -102,7 +102,10 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
         "                                  # semantic, coarse, fine, bundle (each resumable)", "```", "",
         f"Geometry: {b.sample_rate} Hz; semantic tokens {b.semantic_rate:g} Hz × {b.semantic_vocab}; codec "
         f"{b.acoustic_rate:g} Hz, Q={b.num_quantizers} levels × {b.codebook_size}, Q'={b.num_coarse} coarse; "
-        f"coarse stage layout: {b.coarse_layout}; fine stage layout: {b.fine_layout}. Semantic tokenizer: {tokenizer}.", "",
+        f"coarse stage layout: {b.coarse_layout}; fine stage layout: {b.fine_layout}. Semantic tokenizer: {tokenizer}."
+        + "".join(f" The {role} stage opens every window with the class of the style {stage.style} (`audiolm/styles.py`:"
+                  " the window's own in training, the prompt's or input's at sampling)."
+                  for role, stage in model.stages.items() if stage.style is not None), "",
         "| component | parameters | recipe | training time |", "|---|---|---|---|",
     ]
     parts = [("codec", model.codec, recipe.codec_train, "codec"),
