@@ -215,3 +215,20 @@ def test_a_streamed_continuation_reads_the_same_class(styled_model, monkeypatch)
     np.testing.assert_allclose(streamed, whole.audio, atol=1e-5)
     expected = styled.continuation_plan(prompt, 1.0).style_kwargs(styled, styled.coarse_stage)["style"]
     assert len(seen) == 1 and seen[0].tolist() == expected.tolist()
+
+
+def test_the_model_card_names_a_stages_style():
+    from types import SimpleNamespace
+
+    from audiolm.pipeline import GenerationSettings
+    from audiolm.training.model_card import model_card
+    from audiolm.training.recipes import RECIPES
+
+    part, coarse = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    coarse.style = "onset_rate"
+    model = SimpleNamespace(codec=part, semantic_tokenizer=part, semantic_stage=part, coarse_stage=coarse,
+                            fine_stage=part, default_settings=GenerationSettings())
+    card = model_card(RECIPES["piano-mixed"](), model, {}, None)
+    assert "The coarse stage opens every window with the class of the style onset_rate" in card
+    plain = SimpleNamespace(**{**vars(model), "coarse_stage": part})
+    assert "opens every window" not in model_card(RECIPES["piano-mixed"](), plain, {}, None)

@@ -80,6 +80,12 @@ def piano_data(c) -> list[str]:
         "fluidsynth fluid-soundfont-gm`).", ""]
 
 
+def _styles(model) -> dict[str, str]:
+    """The style each stage of ``model`` reads (``audiolm.styles``), for the stages that read one."""
+    styles = {role: getattr(getattr(model, f"{role}_stage"), "style", None) for role in ("semantic", "coarse", "fine")}
+    return {role: style for role, style in styles.items() if style is not None}
+
+
 def model_card(recipe, model, times: dict[str, float], metrics: dict | None, manifest: dict | None = None,
                remapped: frozenset[str] = frozenset()) -> str:
     """``manifest``: the training corpus' corpus.json (what the recipe's card data may count); ``remapped``: the
@@ -103,9 +109,9 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
         f"Geometry: {b.sample_rate} Hz; semantic tokens {b.semantic_rate:g} Hz × {b.semantic_vocab}; codec "
         f"{b.acoustic_rate:g} Hz, Q={b.num_quantizers} levels × {b.codebook_size}, Q'={b.num_coarse} coarse; "
         f"coarse stage layout: {b.coarse_layout}; fine stage layout: {b.fine_layout}. Semantic tokenizer: {tokenizer}."
-        + "".join(f" The {role} stage opens every window with the class of the style {stage.style} (`audiolm/styles.py`:"
+        + "".join(f" The {role} stage opens every window with the class of the style {style} (`audiolm/styles.py`:"
                   " the window's own in training, the prompt's or input's at sampling)."
-                  for role, stage in model.stages.items() if stage.style is not None), "",
+                  for role, style in _styles(model).items()), "",
         "| component | parameters | recipe | training time |", "|---|---|---|---|",
     ]
     parts = [("codec", model.codec, recipe.codec_train, "codec"),
