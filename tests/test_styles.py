@@ -232,3 +232,27 @@ def test_the_model_card_names_a_stages_style():
     assert "The coarse stage opens every window with the class of the style onset_rate" in card
     plain = SimpleNamespace(**{**vars(model), "coarse_stage": part})
     assert "opens every window" not in model_card(RECIPES["piano-mixed"](), plain, {}, None)
+
+
+def test_style_events_are_cached_per_record_and_joined_as_the_ids(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from audiolm.training.tokens import TokenCache, style_events
+
+    records = [{"id": f"r{i}", "stream": i // 2} for i in range(4)]  # two pieces of two records each
+    audio = {f"r{i}": notes([0.2 + 0.3 * k for k in range(i + 1)], 2.0) for i in range(4)}
+    corpus = SimpleNamespace(config=SimpleNamespace(sample_rate=SR), audio=lambda record: audio[record["id"]])
+    cache = TokenCache([torch.zeros(50, dtype=torch.long)] * 4, [torch.zeros(2, 100, dtype=torch.long)] * 4, records)
+    path = tmp_path / "style-onset_rate-train.safetensors"
+    events = style_events(corpus, cache, OnsetRate(), 25.0, path)
+    assert [e.shape for e in events] == [(50,)] * 4 and [int(e.sum()) for e in events] == [1, 2, 3, 4]
+    monkeypatch.setattr(OnsetRate, "frame_events", lambda *a, **k: pytest.fail("read from the cache"))
+    assert all(torch.equal(a, b) for a, b in zip(style_events(corpus, cache, OnsetRate(), 25.0, path), events))
+    other = TokenCache(cache.semantic[:3], cache.acoustic[:3], records[:3])  # other records: measured again
+    with pytest.raises(pytest.fail.Exception, match="read from the cache"):
+        style_events(corpus, other, OnsetRate(), 25.0, path)
+    # joined per piece and cut at the end as the semantic ids are
+    joined = cache.per_stream([e[None] for e in events], tail=5)
+    semantic, _ = cache.streams((5, 10))
+    assert [j.shape for j in joined] == [s.shape for s in semantic] == [(1, 95)] * 2
+    assert torch.equal(joined[1][0], torch.cat(events[2:])[:95])
