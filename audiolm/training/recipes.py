@@ -298,7 +298,8 @@ class MixedPianoRecipe(PianoRecipe):
     # 2.09 at 6750; over 120 continuations, onset peakiness 5.1-5.5 -> 6.0 (real 6.5), chroma 0.41 -> 0.47, onset
     # error 0.37 -> 0.27 (before at coarse T 1.0, after at 1.1; the progress JSON). Then, with the style onset_rate,
     # 1500 steps from it on this recipe's 24 h (its onset-rate classes started as BOS, so step 0 is that stage): over
-    # 48 held-out pieces x 2 seeds, paired, onset error 0.30 -> 0.24 (tempo_token_coarse_stage_2026_12_06)
+    # 48 held-out pieces x 2 seeds, paired, onset error 0.30 -> 0.24; x 4 other seeds 0.32 -> 0.26
+    # (tempo_token_coarse_stage_2026_12_06)
     coarse_train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=1500, batch_size=8, lr=3e-4, warmup=50, init_from="checkpoints/piano/coarse", precision="float32"))
     fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(
