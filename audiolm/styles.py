@@ -43,11 +43,8 @@ class OnsetRate:
 
     def frame_events(self, wav: np.ndarray, sample_rate: int, frames: int, frame_rate: float,
                      hop: int = 256) -> torch.Tensor:
-        import librosa
-
-        from .evaluation.music import onset_envelope
-        envelope = onset_envelope(np.asarray(wav, dtype=np.float32), sample_rate, hop)
-        times = librosa.onset.onset_detect(onset_envelope=envelope, sr=sample_rate, hop_length=hop, units="time")
+        from .evaluation.music import onset_times
+        times = onset_times(np.asarray(wav, dtype=np.float32), sample_rate, hop)
         at = np.floor(times * frame_rate).astype(np.int64)
         events = torch.zeros(frames, dtype=torch.long)
         events[torch.from_numpy(at[at < frames])] = 1

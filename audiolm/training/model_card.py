@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ..stages import ROLES
 from .recipes import DEFAULT_RECIPE
 
 
@@ -82,7 +83,7 @@ def piano_data(c) -> list[str]:
 
 def _styles(model) -> dict[str, str]:
     """The style each stage of ``model`` reads (``audiolm.styles``), for the stages that read one."""
-    styles = {role: getattr(getattr(model, f"{role}_stage"), "style", None) for role in ("semantic", "coarse", "fine")}
+    styles = {role: getattr(getattr(model, f"{role}_stage"), "style", None) for role in ROLES}
     return {role: style for role, style in styles.items() if style is not None}
 
 
