@@ -290,6 +290,7 @@ class AudioLM:
         trained for)."""
         for role, stage in self.stages.items():
             stage.guidance(getattr(settings, role))
+            stage.style_guidance(getattr(settings, role))
             stage.prefix_knn(getattr(settings, role))
         if settings.fine_by_example and not self.codec.residual_latent:
             raise SettingsError(f"fine_by_example needs a codec with a residual latent; the {self.codec.type_name} "

@@ -80,6 +80,10 @@ class SamplingConfig:
     # classifier-free guidance of a conditioned stage trained with cond dropout: logits = null + w (cond - null)
     # with the null cond's logits; 1 is off (the stage as trained), above 1 follows the cond more
     guidance: float = 1.0
+    # classifier-free guidance by a stage's style class (``audiolm.styles``; a stage trained with style dropout):
+    # logits = no-style + w (style - no-style), the no-style rows reading BOS where the class would be; 1 is off.
+    # Where a call gives no class (unconditional generation) there is nothing to guide by and it is off
+    style_guidance: float = 1.0
     # kNN-LM over the stage's known prefix (``audiolm.prefix_memory``): the share of each next-token distribution
     # drawn from the prefix's tokens whose contexts the stage sees as nearest, at this softmax temperature over
     # cosine similarity; 0 is off
@@ -95,6 +99,8 @@ class SamplingConfig:
             raise SettingsError(f"top_p must be in (0, 1], or None (off), got {self.top_p}.")
         if _number("guidance", self.guidance) < 0:
             raise SettingsError(f"guidance must be >= 0 (1 = off), got {self.guidance}.")
+        if _number("style_guidance", self.style_guidance) < 0:
+            raise SettingsError(f"style_guidance must be >= 0 (1 = off), got {self.style_guidance}.")
         if not 0 <= _number("prefix_knn", self.prefix_knn) <= 1:
             raise SettingsError(f"prefix_knn must be in [0, 1] (0 = off), got {self.prefix_knn}.")
         if _number("prefix_knn_temperature", self.prefix_knn_temperature) <= 0:

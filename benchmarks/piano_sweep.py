@@ -6,7 +6,7 @@ also given as a paired difference (mean ± standard error) with the first settin
 
     python benchmarks/piano_sweep.py BUNDLE [BUNDLE ...] [--data data/piano-mixed] [--pieces 48] [--seeds 4]
         [--fine-by-example 0 4] [--coarse-temperature 1.0 1.1] [--semantic-temperature 1.0 1.2]
-        [--coarse-guidance 1 2]
+        [--coarse-guidance 1 2] [--coarse-style-guidance 1 2]
         [--voice-prior 0 2] [--prefix-knn 0 0.5]
         [--prefix-knn-temperature 0.02] [--prefix-knn-stage semantic] [--threads 2] [--json OUT]
 
@@ -50,7 +50,8 @@ def settings_to_try(own: GenerationSettings, fine_by_example: list[int] | None =
                     prefix_knn_temperature: list[float] | None = None,
                     prefix_knn_stage: str = "coarse",
                     semantic_temperature: list[float] | None = None,
-                    coarse_guidance: list[float] | None = None) -> dict[str, GenerationSettings]:
+                    coarse_guidance: list[float] | None = None,
+                    coarse_style_guidance: list[float] | None = None) -> dict[str, GenerationSettings]:
     """The bundle's own settings, or each value given, every other setting the bundle's own."""
     tried = {}
     for k in fine_by_example or []:
@@ -60,6 +61,8 @@ def settings_to_try(own: GenerationSettings, fine_by_example: list[int] | None =
             tried[f"{role} T {t:g}"] = replace(own, **{role: replace(getattr(own, role), temperature=t)})
     for w in coarse_guidance or []:
         tried[f"coarse guidance {w:g}"] = replace(own, coarse=replace(own.coarse, guidance=w))
+    for w in coarse_style_guidance or []:
+        tried[f"coarse style guidance {w:g}"] = replace(own, coarse=replace(own.coarse, style_guidance=w))
     for w in voice_prior or []:
         tried[f"voice prior {w:g}"] = own.with_overrides(voice_prior=w)
     stage = getattr(own, prefix_knn_stage)
@@ -85,6 +88,8 @@ def main() -> None:
     p.add_argument("--semantic-temperature", type=float, nargs="+", default=None)
     p.add_argument("--coarse-guidance", type=float, nargs="+", default=None,
                    help="the coarse stage's classifier-free guidance by the semantic ids (1: off)")
+    p.add_argument("--coarse-style-guidance", type=float, nargs="+", default=None,
+                   help="the coarse stage's classifier-free guidance by its style class (1: off)")
     p.add_argument("--voice-prior", type=float, nargs="+", default=None, help="voice-prior weights (0: off)")
     p.add_argument("--prefix-knn", type=float, nargs="+", default=None,
                    help="a stage's kNN-LM share over the prompt (audiolm.prefix_memory; 0: off)")
@@ -111,7 +116,7 @@ def main() -> None:
                                 coarse_temperature=a.coarse_temperature, voice_prior=a.voice_prior,
                                 prefix_knn=a.prefix_knn, prefix_knn_temperature=a.prefix_knn_temperature,
                                 prefix_knn_stage=a.prefix_knn_stage, semantic_temperature=a.semantic_temperature,
-                                coarse_guidance=a.coarse_guidance)
+                                coarse_guidance=a.coarse_guidance, coarse_style_guidance=a.coarse_style_guidance)
         runs.update({(f"{path}: {name}" if len(models) > 1 else name): (model, settings)
                      for name, settings in tried.items()})
     for name, (model, settings) in runs.items():

@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 import torch
 
+from audiolm.errors import SettingsError
 from audiolm.factory import random_audiolm, tiny_bundle_config
+from audiolm.pipeline import GenerationSettings
 from audiolm.sampling import SamplingConfig
 from audiolm.stages import FlatStageConfig, InterleavedStage, stage_specs
+from audiolm.stages.flat import guided
 from audiolm.stages.base import StageSize, check_flat_only
 from audiolm.streaming import stream_continuation
 from audiolm.styles import OnsetRate, style_named
@@ -30,11 +33,11 @@ def notes(times: list[float], seconds: float, sr: int = SR) -> np.ndarray:
     return 0.5 * wav
 
 
-def stage(style="onset_rate", style_dropout=0.0, seed=0):
+def stage(style="onset_rate", style_dropout=0.0, seed=0, cond_dropout=0.0):
     torch.manual_seed(seed)
     return InterleavedStage(FlatStageConfig(
         name="coarse", cond_levels=1, cond_codebook=10, cond_rate=25.0, target_levels=3, target_codebook=16,
-        target_rate=50.0, window_frames=12, style=style, style_dropout=style_dropout,
+        target_rate=50.0, window_frames=12, style=style, style_dropout=style_dropout, cond_dropout=cond_dropout,
         transformer=TransformerConfig(d_model=32, n_layers=2, n_heads=4, max_seq_len=64))).eval()
 
 
@@ -126,6 +129,60 @@ def test_generation_reads_the_class_through_every_window(monkeypatch):
         for level, at in enumerate(s.target_positions(12)[frame].tolist()):
             lo = s.target_offsets[level].item()
             assert logits[0, at - 1, lo:lo + 16].argmax().item() == draws[3][0, level, frame].item()
+
+
+def guided_draw_is_argmax_of(s, cond, draw, branches):
+    """Whether each greedy token of ``draw`` is the argmax of ``branches(logits of the full window)`` at its
+    position: cached, guided decoding against the whole window read at once."""
+    ids = s.with_style(s.flatten(cond, draw), torch.tensor([5]))
+    with torch.no_grad():
+        logits = branches(ids)
+    frames = draw.shape[2]
+    return all(logits[0, at - 1, lo:lo + 16].argmax().item() == draw[0, level, frame].item()
+               for frame in range(frames)
+               for level, (at, lo) in enumerate(zip(s.target_positions(frames)[frame].tolist(),
+                                                    s.target_offsets.tolist())))
+
+
+def test_style_guidance_adds_the_class_direction_to_the_logits():
+    s = stage(style_dropout=0.1, cond_dropout=0.1)
+    with torch.no_grad():
+        s.lm.embed.weight[s.config.sep + 1:] = 4 * torch.randn(30, 32)
+    cond, prefix, five = torch.randint(0, 10, (1, 1, 6)), torch.zeros(1, 3, 0, dtype=torch.long), torch.tensor([5])
+    plain = s.generate(cond, prefix, 12, SamplingConfig(temperature=0), style=five)
+    draw = s.generate(cond, prefix, 12, SamplingConfig(temperature=0, style_guidance=4.0), style=five)
+    assert not torch.equal(draw, plain)  # the weight matters
+    lm = lambda ids: s.lm(ids[:, :-1])  # noqa: E731
+    assert guided_draw_is_argmax_of(s, cond, draw, lambda ids: lm(s.without_style(ids)) + 4.0 * (
+        lm(ids) - lm(s.without_style(ids))))
+    # with the cond's guidance too, each guide's direction is added: full + (w - 1) (full - branch) for each
+    both = s.generate(cond, prefix, 12, SamplingConfig(temperature=0, guidance=2.0, style_guidance=3.0), style=five)
+    assert guided_draw_is_argmax_of(s, cond, both, lambda ids: lm(ids) + (lm(ids) - lm(s.null_cond(ids)))
+                                    + 2.0 * (lm(ids) - lm(s.without_style(ids))))
+    # nothing to guide by without a class (unconditional generation): the plain draw
+    unstyled = s.generate(cond, prefix, 12, SamplingConfig(temperature=0))
+    assert torch.equal(s.generate(cond, prefix, 12, SamplingConfig(temperature=0, style_guidance=4.0)), unstyled)
+
+
+def test_one_guide_is_the_usual_formula_and_guides_add_their_directions():
+    full, null, plain = torch.randn(3, 2, 7).unbind(0)
+    assert torch.equal(guided(torch.stack([full, null]), [3.0]), null + 3.0 * (full - null))
+    assert torch.allclose(guided(torch.stack([full, null, plain]), [3.0, 2.5]),
+                          full + 2.0 * (full - null) + 1.5 * (full - plain), atol=1e-6)
+
+
+def test_style_guidance_needs_a_style_trained_with_dropout():
+    five, greedy = torch.tensor([5]), SamplingConfig(temperature=0, style_guidance=2.0)
+    cond, prefix = torch.randint(0, 10, (1, 1, 6)), torch.zeros(1, 3, 0, dtype=torch.long)
+    with pytest.raises(SettingsError, match="cannot be guided by a style"):
+        stage(style=None).generate(cond, prefix, 12, greedy)
+    with pytest.raises(SettingsError, match="cannot be guided by a style"):
+        stage(style_dropout=0.0).generate(cond, prefix, 12, greedy, style=five)  # no window without it learnt
+    with pytest.raises(SettingsError, match="style_guidance must be >= 0"):
+        SamplingConfig(style_guidance=-1)
+    model = random_audiolm(tiny_bundle_config())  # no stage with a style: refused before any work
+    with pytest.raises(SettingsError, match="coarse stage .* cannot be guided by a style"):
+        model.check_settings(GenerationSettings(coarse=SamplingConfig(style_guidance=2.0)))
 
 
 def test_style_dropout_keeps_bos_in_a_share_of_training_windows():

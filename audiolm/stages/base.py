@@ -190,6 +190,16 @@ class Stage(nn.Module, ABC):
                                 "needs a conditioned flat stage trained with cond_dropout; set guidance to 1.")
         return 1.0
 
+    def style_guidance(self, sampling: SamplingConfig, style_given: bool = True) -> float:
+        """The style-guidance weight ``sampling`` asks of this stage (1: none), or a ``SettingsError`` where the stage
+        cannot be guided by a style class (``style_given``: whether the call passes one). Layouts that can (a style,
+        trained with style dropout) override it."""
+        if sampling.style_guidance != 1:
+            raise SettingsError(f"the {self.config.name} stage ({self.layout} layout) cannot be guided by a style: "
+                                "style_guidance needs a stage with a style trained with style_dropout; set "
+                                "style_guidance to 1.")
+        return 1.0
+
     def prefix_knn(self, sampling: SamplingConfig) -> float:
         """The share of each next-token distribution ``sampling`` asks this stage to draw from its known prefix
         (``audiolm.prefix_memory``; 0: none), or a ``SettingsError`` where the layout cannot. Autoregressive

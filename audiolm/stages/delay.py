@@ -191,6 +191,7 @@ class DelayStage(Stage):
         ``sample`` call per level and generated entry, level order within a step)."""
         c, sampling = self.config, sampling or SamplingConfig()
         self.guidance(sampling)  # these layouts take no guidance: an error unless 1
+        self.style_guidance(sampling)
         B, known, L = prefix.shape[0], prefix.shape[2], c.target_levels
         _check(prefix, L, c.target_codebook, "prefix")
         if cond_ready is not None:

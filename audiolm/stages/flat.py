@@ -10,7 +10,7 @@ in one shared vocabulary ``[cond levels | target levels | BOS, SEP]``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -86,6 +86,25 @@ def shared_prefix(a: torch.Tensor | None, b: torch.Tensor) -> int:
     return int(differ[0]) if len(differ) else n
 
 
+class Guide(NamedTuple):
+    """One classifier-free guide of a sampling call: its weight, and its branch's ids made from the sample's (a
+    window's, and a frame's opening ids fed mid-window)."""
+    weight: float
+    window: Callable[[torch.Tensor], torch.Tensor]
+    opening: Callable[[torch.Tensor], torch.Tensor]
+
+
+def guided(logits: torch.Tensor, weights: list[float]) -> torch.Tensor:
+    """Classifier-free guidance of ``logits (1 + n, B, V)``: the sample's rows, then each guide's branch (its
+    condition taken away), by ``weights`` (n): ``branch_1 + w_1 (sample - branch_1) + sum_i>1 (w_i - 1) (sample -
+    branch_i)``, i.e. each guide's direction added to the sample's logits; one guide is the usual
+    ``null + w (cond - null)``."""
+    out = logits[1] + weights[0] * (logits[0] - logits[1])
+    for branch, weight in zip(logits[2:], weights[1:]):
+        out = out + (weight - 1) * (logits[0] - branch)
+    return out
+
+
 class FlatStage(Stage):
     type_name, layout, config_class = "flat", "autoregressive", FlatStageConfig
 
@@ -144,6 +163,12 @@ class FlatStage(Stage):
         ids = ids.clone()
         ids[:, 0] = torch.where(keep_bos, self.config.bos, self.config.sep + 1 + style) if keep_bos is not None \
             else self.config.sep + 1 + style
+        return ids
+
+    def without_style(self, ids: torch.Tensor) -> torch.Tensor:
+        """A window's ``ids (B, T)`` with BOS at position 0 instead of a style class: what style guidance subtracts."""
+        ids = ids.clone()
+        ids[:, 0] = self.config.bos
         return ids
 
     def warm_started(self, loaded: dict[str, str]) -> None:
@@ -221,6 +246,18 @@ class FlatStage(Stage):
             super().guidance(sampling, cond_given)  # the error: nothing to guide by, or no null cond learnt
         return sampling.guidance
 
+    def style_guidance(self, sampling: SamplingConfig, style_given: bool = True) -> float:
+        if sampling.style_guidance != 1 and not (self.config.style and self.config.style_dropout):
+            super().style_guidance(sampling, style_given)  # the error: no style, or no window without it learnt
+        return sampling.style_guidance if style_given else 1.0
+
+    def guides(self, sampling: SamplingConfig, cond: torch.Tensor | None, style: torch.Tensor | None) -> list[Guide]:
+        """Classifier-free guidance's branches asked of this call (by the cond, by the style class)."""
+        keep = lambda ids: ids  # noqa: E731
+        guides = [Guide(self.guidance(sampling, cond is not None), self.null_cond, self.null_cond),
+                  Guide(self.style_guidance(sampling, style is not None), self.without_style, keep)]
+        return [guide for guide in guides if guide.weight != 1]
+
     def prefix_knn(self, sampling: SamplingConfig) -> float:
         return sampling.prefix_knn
 
@@ -245,8 +282,7 @@ class FlatStage(Stage):
         Past one window the prefix stays in context (``windows.autoregressive_windows``)."""
         c, sampling = self.config, sampling or SamplingConfig()
         B, known = prefix.shape[0], prefix.shape[2]
-        weight = self.guidance(sampling, cond is not None)
-        guided = weight != 1  # rows B.. of each window hold the same context with the null cond
+        guides = self.guides(sampling, cond, style)  # rows B(i + 1).. hold guide i's branch of the context
         if cond_ready is not None:
             cond_ready(total_frames)
         out = torch.zeros(B, c.target_levels, max(total_frames, known), dtype=torch.long, device=prefix.device)
@@ -259,8 +295,7 @@ class FlatStage(Stage):
         for window, (keep, start, end, window_cond) in enumerate(autoregressive_windows(c, cond, known, total_frames)):
             known_frames = pinned(out, keep, start, known)
             ids = self.with_style(self.flatten(window_cond, known_frames), style)
-            if guided:
-                ids = torch.cat([ids, self.null_cond(ids)])
+            ids = torch.cat([ids, *(guide.window(ids) for guide in guides)])
             needed = ids.shape[1] + (end - known) * (c.target_levels + self.opening_tokens)
             if cache is None or cache.capacity < needed:
                 cache, cached = self.lm.body.new_cache(ids.shape[0], capacity=max(needed, c.transformer.max_seq_len)), None
@@ -281,19 +316,19 @@ class FlatStage(Stage):
             for frame in range(known, end):
                 opening = self.frame_opening(cond, frame)
                 if opening is not None:
-                    feed = torch.cat([feed, torch.cat([opening, self.null_cond(opening)]) if guided else opening], 1)
+                    feed = torch.cat([feed, torch.cat([opening, *(guide.opening(opening) for guide in guides)])], 1)
                 for level, (lo, hi) in enumerate(ranges):
                     hidden = self.lm.hidden(feed, cache)
                     logits = self.lm.logits(hidden, (lo, hi), cache)[:, -1]
-                    if guided:
-                        logits = logits[B:] + weight * (logits[:B] - logits[B:])
+                    if guides:
+                        logits = guided(logits.unflatten(0, (-1, B)), [guide.weight for guide in guides])
                     if window_bias is not None:
                         logits = logits + window_bias[level][:, frame - known]
                     if memory is not None:
                         logits = memory.mix(logits, hidden[:B, -1], level)
                     token = sample(logits, sampling, generator)
                     out[:, level, frame] = token
-                    feed = (token + lo)[:, None].repeat(2 if guided else 1, 1)
+                    feed = (token + lo)[:, None].repeat(1 + len(guides), 1)
                 done += c.target_levels
                 if progress is not None:
                     progress(done, todo)

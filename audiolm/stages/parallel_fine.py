@@ -109,6 +109,7 @@ class ParallelFineStage(Stage):
         ``cond`` may still be filling: ``cond_ready(end)`` is called before its frames ``< end`` are read."""
         c, sampling = self.config, sampling or SamplingConfig()
         self.guidance(sampling)  # these layouts take no guidance: an error unless 1
+        self.style_guidance(sampling)
         B, T = cond.shape[0], total_frames
         known = prefix.shape[2]
         codes = torch.zeros(B, c.num_levels, T, dtype=torch.long, device=cond.device)

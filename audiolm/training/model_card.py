@@ -192,13 +192,14 @@ def _warm_start(init_from: str) -> tuple[str, float]:
 
 
 def sampling_summary(settings) -> str:
-    """``semantic T 0.9, coarse T 0.8 (guidance 2), fine T 0.6, voice prior 12``: top-k, top-p, guidance and
-    the voice prior where set."""
+    """``semantic T 0.9, coarse T 0.8 (guidance 2), fine T 0.6, voice prior 12``: top-k, top-p, guidance, style
+    guidance and the voice prior where set."""
     parts = []
     for role in ("semantic", "coarse", "fine"):
         s = getattr(settings, role)
         extra = [f"{name} {value:g}" for name, value, off in (("top-k", s.top_k, None), ("top-p", s.top_p, None),
-                                                              ("guidance", s.guidance, 1)) if value != off]
+                                                              ("guidance", s.guidance, 1),
+                                                              ("style guidance", s.style_guidance, 1)) if value != off]
         if s.prefix_knn:
             extra.append(f"kNN over the prompt {s.prefix_knn:g} at similarity T {s.prefix_knn_temperature:g}, "
                          "`audiolm/prefix_memory.py`")
