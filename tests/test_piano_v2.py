@@ -310,3 +310,5 @@ def test_piano_sweep_varies_one_setting_at_a_time():
     assert tried["coarse guidance 3"] == replace(own, coarse=replace(own.coarse, guidance=3))
     assert tried["coarse guidance 1"] == own
     assert tried["semantic T 1.2"] == replace(own, semantic=replace(own.semantic, temperature=1.2))
+    tried = sweep.settings_to_try(own, coarse_style_guidance=[2])
+    assert tried == {"coarse style guidance 2": replace(own, coarse=replace(own.coarse, style_guidance=2))}
