@@ -106,6 +106,20 @@ def test_warm_started_from_a_stage_without_style_it_starts_as_that_stage(tmp_pat
                        plain.generate(cond, prefix, 12, greedy))
 
 
+def draw_is_argmax_of(s, cond, draw, style: int, logits_of) -> bool:
+    """Whether each greedy token of ``draw`` is the argmax at its position of ``logits_of(ids)``, ``ids`` the whole
+    window (``cond``, ``draw``, the class ``style`` at position 0) read at once: cached decoding against the full
+    forward pass."""
+    ids = s.with_style(s.flatten(cond, draw), torch.tensor([style]))
+    with torch.no_grad():
+        logits = logits_of(ids)
+    frames = draw.shape[2]
+    return all(logits[0, at - 1, lo:lo + 16].argmax().item() == draw[0, level, frame].item()
+               for frame in range(frames)
+               for level, (at, lo) in enumerate(zip(s.target_positions(frames)[frame].tolist(),
+                                                    s.target_offsets.tolist())))
+
+
 def test_generation_reads_the_class_through_every_window(monkeypatch):
     s = stage()
     with torch.no_grad():
@@ -122,26 +136,8 @@ def test_generation_reads_the_class_through_every_window(monkeypatch):
     assert not torch.equal(draws[3][:, :, :12], draws[20][:, :, :12])  # a tiny random stage still hears it
     # cached decoding equals the whole window read at once with the class at position 0: each greedy token is the
     # argmax of the full forward pass's logits at its position
-    ids = with_style(s.flatten(cond[:, :, :6], draws[3][:, :, :12]), torch.tensor([3]))
-    with torch.no_grad():
-        logits = s.lm(ids[:, :-1])
-    for frame in range(12):
-        for level, at in enumerate(s.target_positions(12)[frame].tolist()):
-            lo = s.target_offsets[level].item()
-            assert logits[0, at - 1, lo:lo + 16].argmax().item() == draws[3][0, level, frame].item()
-
-
-def guided_draw_is_argmax_of(s, cond, draw, branches):
-    """Whether each greedy token of ``draw`` is the argmax of ``branches(logits of the full window)`` at its
-    position: cached, guided decoding against the whole window read at once."""
-    ids = s.with_style(s.flatten(cond, draw), torch.tensor([5]))
-    with torch.no_grad():
-        logits = branches(ids)
-    frames = draw.shape[2]
-    return all(logits[0, at - 1, lo:lo + 16].argmax().item() == draw[0, level, frame].item()
-               for frame in range(frames)
-               for level, (at, lo) in enumerate(zip(s.target_positions(frames)[frame].tolist(),
-                                                    s.target_offsets.tolist())))
+    monkeypatch.setattr(s, "with_style", with_style)
+    assert draw_is_argmax_of(s, cond[:, :, :6], draws[3][:, :, :12], 3, lambda ids: s.lm(ids[:, :-1]))
 
 
 def test_style_guidance_adds_the_class_direction_to_the_logits():
@@ -153,12 +149,12 @@ def test_style_guidance_adds_the_class_direction_to_the_logits():
     draw = s.generate(cond, prefix, 12, SamplingConfig(temperature=0, style_guidance=4.0), style=five)
     assert not torch.equal(draw, plain)  # the weight matters
     lm = lambda ids: s.lm(ids[:, :-1])  # noqa: E731
-    assert guided_draw_is_argmax_of(s, cond, draw, lambda ids: lm(s.without_style(ids)) + 4.0 * (
+    assert draw_is_argmax_of(s, cond, draw, 5, lambda ids: lm(s.without_style(ids)) + 4.0 * (
         lm(ids) - lm(s.without_style(ids))))
     # with the cond's guidance too, each guide's direction is added: full + (w - 1) (full - branch) for each
     both = s.generate(cond, prefix, 12, SamplingConfig(temperature=0, guidance=2.0, style_guidance=3.0), style=five)
-    assert guided_draw_is_argmax_of(s, cond, both, lambda ids: lm(ids) + (lm(ids) - lm(s.null_cond(ids)))
-                                    + 2.0 * (lm(ids) - lm(s.without_style(ids))))
+    assert draw_is_argmax_of(s, cond, both, 5, lambda ids: lm(ids) + (lm(ids) - lm(s.null_cond(ids)))
+                             + 2.0 * (lm(ids) - lm(s.without_style(ids))))
     # nothing to guide by without a class (unconditional generation): the plain draw
     unstyled = s.generate(cond, prefix, 12, SamplingConfig(temperature=0))
     assert torch.equal(s.generate(cond, prefix, 12, SamplingConfig(temperature=0, style_guidance=4.0)), unstyled)
