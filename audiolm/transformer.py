@@ -8,7 +8,8 @@ than their window, so absolute positions up to ``max_seq_len`` suffice. For the 
 forward pass calls the functional ops on the submodules' weights instead of calling the submodules
 (``nn.Module.__call__`` costs a few microseconds each: about a sixth of a coarse stage's decoding
 step, ``benchmarks/results/speech-mixed-progress.json``, ``decoding_speed_2026_12_04``); the
-submodules stay for their parameters, so state dicts and bundles are unchanged.
+submodules stay for their parameters, so state dicts and bundles are unchanged. A long context is bound
+by reading the KV cache instead: ``n_kv_heads`` below ``n_heads`` (grouped-query attention) shrinks it.
 
 ``Transformer`` maps embeddings to hidden states and is shared by the three stages and the
 built-in semantic encoder; ``DecoderLM`` adds a token embedding and an output head.
@@ -28,10 +29,21 @@ class TransformerConfig:
     d_model: int = 384
     n_layers: int = 6
     n_heads: int = 6
+    # key/value heads (None: n_heads); fewer is grouped-query attention (Ainslie et al., 2023): each shared by
+    # n_heads / n_kv_heads query heads, which shrinks the KV cache a decoding step reads by that factor
+    n_kv_heads: int | None = None
     ff_mult: int = 4
     max_seq_len: int = 4096  # learned positions and KV-cache capacity
     dropout: float = 0.0
     causal: bool = True
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_heads or self.n_heads
+
+    @property
+    def head_size(self) -> int:
+        return self.d_model // self.n_heads
 
 
 def decoding_dtype() -> torch.dtype | None:
@@ -51,7 +63,7 @@ def decoding_dtype() -> torch.dtype | None:
 
 
 class KVCache:
-    """Per-layer key/value buffers ``(B, nh, capacity, hs)`` filled in place, plus a length. In a dtype other
+    """Per-layer key/value buffers ``(B, n_kv_heads, capacity, hs)`` filled in place, plus a length. In a dtype other
     than the model's (``decoding_dtype``), attention reads the cache in that dtype and returns the model's.
 
     It also keeps, for the generation it serves, the weights its linear layers have met prepacked for oneDNN
@@ -59,7 +71,7 @@ class KVCache:
 
     def __init__(self, config: TransformerConfig, batch: int, device=None, dtype=torch.float32, capacity=None):
         capacity = capacity or config.max_seq_len
-        shape = (batch, config.n_heads, capacity, config.d_model // config.n_heads)
+        shape = (batch, config.kv_heads, capacity, config.head_size)
         self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
         self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
         self.length = 0
@@ -109,15 +121,17 @@ class SelfAttention(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         assert cfg.d_model % cfg.n_heads == 0, "d_model must be divisible by n_heads"
-        self.n_heads, self.causal, self.dropout = cfg.n_heads, cfg.causal, cfg.dropout
-        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        assert cfg.n_heads % cfg.kv_heads == 0, "n_heads must be a multiple of n_kv_heads"
+        self.n_heads, self.kv_heads, self.causal, self.dropout = cfg.n_heads, cfg.kv_heads, cfg.causal, cfg.dropout
+        self.qkv = nn.Linear(cfg.d_model, cfg.d_model + 2 * cfg.kv_heads * cfg.head_size, bias=False)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
 
     def forward(self, x, start: int, cache: KVCache | None, layer: int):
         B, T, C = x.shape
         linear = F.linear if cache is None else cache.linear
-        qkv = linear(x, self.qkv.weight).view(B, T, 3, self.n_heads, C // self.n_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (B, nh, T, hs)
+        hs = C // self.n_heads
+        qkv = linear(x, self.qkv.weight).view(B, T, self.n_heads + 2 * self.kv_heads, hs).transpose(1, 2)
+        q, k, v = qkv.split([self.n_heads, self.kv_heads, self.kv_heads], dim=1)  # (B, heads, T, hs)
         if cache is not None:
             cache.keys[layer][:, :, start:start + T] = k
             cache.values[layer][:, :, start:start + T] = v
@@ -130,8 +144,24 @@ class SelfAttention(nn.Module):
             else:  # a chunk after cached positions: query i sees keys <= start + i
                 mask = torch.arange(start + T, device=x.device)[None] <= (start + torch.arange(T, device=x.device))[:, None]
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
-                                           dropout_p=self.dropout if self.training else 0.0)
+                                           dropout_p=self.dropout if self.training else 0.0,
+                                           enable_gqa=self.kv_heads != self.n_heads)
         return linear(y.transpose(1, 2).reshape(B, T, C).to(x.dtype), self.proj.weight)
+
+    def fit_saved(self, name: str, value: torch.Tensor) -> torch.Tensor:
+        """A saved weight of this module made to fit it (``training.loop.warm_start``): a saved ``qkv`` with more
+        key/value heads than this one has each group's keys and values averaged (the mean-pooled start of
+        grouped-query attention); anything else as it is."""
+        if name != "qkv.weight" or value.shape == self.qkv.weight.shape:
+            return value
+        C = value.shape[1]
+        hs = C // self.n_heads
+        saved_kv = (value.shape[0] - C) // (2 * hs)
+        if value.shape[0] != C + 2 * saved_kv * hs or saved_kv % self.kv_heads:
+            return value
+        q, k, v = value.split([C, saved_kv * hs, saved_kv * hs])
+        pool = lambda w: w.view(self.kv_heads, saved_kv // self.kv_heads, hs, C).mean(1).reshape(-1, C)  # noqa: E731
+        return torch.cat([q, pool(k), pool(v)])
 
 
 class Block(nn.Module):

@@ -127,3 +127,50 @@ def test_sampling_steps_on_prepacked_weights_equal_the_full_sequence(monkeypatch
     monkeypatch.setenv("AUDIOLM_LINEAR_KERNEL", "mkl")
     with pytest.raises(ValueError, match="onednn or aten"):
         lm.body.new_cache(2)
+
+
+@pytest.mark.parametrize("kv_heads", [1, 2])
+def test_grouped_query_attention_caches_fewer_heads_and_decodes_as_the_full_sequence(kv_heads):
+    torch.manual_seed(0)
+    lm = DecoderLM(50, TransformerConfig(d_model=32, n_layers=2, n_heads=4, n_kv_heads=kv_heads, max_seq_len=64)).eval()
+    assert lm.body.blocks[0].attn.qkv.weight.shape == (32 + 2 * kv_heads * 8, 32)
+    ids = torch.randint(0, 50, (2, 21))
+    full = lm(ids)
+    cache = lm.body.new_cache(2)
+    assert cache.keys[0].shape == (2, kv_heads, 64, 8)
+    steps = [lm(ids[:, :9], cache)] + [lm(ids[:, t:t + 1], cache) for t in range(9, 21)]
+    assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5)
+    changed = ids.clone()
+    changed[:, 15:] = (changed[:, 15:] + 1) % 50
+    assert torch.allclose(lm(changed)[:, :15], full[:, :15], atol=1e-6)  # causal
+
+
+def test_warm_start_pools_the_saved_key_and_value_heads_into_groups(tmp_path):
+    """A grouped-query model warm-started from a multi-head one starts with each group's keys and values averaged
+    (Ainslie et al., 2023): where the saved heads of a group were equal, it computes exactly what the saved model
+    did; otherwise it differs."""
+    from audiolm.stages.base import StageSize, StageSpec
+    from audiolm.stages.flat import FlatStage
+    from audiolm.training.loop import warm_start
+
+    spec = StageSpec(name="coarse", cond_levels=1, cond_codebook=10, cond_rate=25.0, target_levels=2,
+                     target_codebook=16, target_rate=50.0, first_target_level=0)
+    torch.manual_seed(0)
+    full = FlatStage(FlatStage.config_for(spec, StageSize(d_model=32, n_layers=2, n_heads=4, window_frames=12)))
+    grouped = FlatStage(FlatStage.config_for(spec, StageSize(d_model=32, n_layers=2, n_heads=4, n_kv_heads=2,
+                                                            window_frames=12)))
+    with torch.no_grad():  # heads 0 = 1 and 2 = 3 in keys and values: pooling them loses nothing
+        for block in full.lm.body.blocks:
+            w = block.attn.qkv.weight.view(3, 4, 8, 32)
+            w[1:, 1], w[1:, 3] = w[1:, 0], w[1:, 2]
+    full.save_pretrained(tmp_path / "full")
+    assert warm_start(grouped, tmp_path / "full")["lm.body.blocks.0.attn.qkv.weight"] == "whole"
+    cond, target = torch.randint(0, 10, (3, 1, 6)), torch.randint(0, 16, (3, 2, 12))
+    full.eval(), grouped.eval()
+    with torch.no_grad():
+        assert grouped.loss(cond, target).item() == pytest.approx(full.loss(cond, target).item(), abs=1e-5)
+        for block in full.lm.body.blocks:  # heads that differ: the pooled model is another one
+            block.attn.qkv.weight.view(3, 4, 8, 32)[1:, 1] += torch.randn(2, 8, 32)
+        full.save_pretrained(tmp_path / "other")
+        warm_start(grouped, tmp_path / "other")
+        assert abs(grouped.loss(cond, target).item() - full.loss(cond, target).item()) > 1e-4

@@ -105,6 +105,7 @@ class StageSize:
     d_model: int = 256
     n_layers: int = 4
     n_heads: int = 4
+    n_kv_heads: int | None = None  # None: n_heads (``TransformerConfig.n_kv_heads``)
     window_frames: int = 250
     cond_dropout: float = 0.0
     style: str | None = None

@@ -143,7 +143,7 @@ class DelayStage(Stage):
         return DelayStageConfig(
             **DelayStageConfig.role_fields(spec, size),
             transformer=TransformerConfig(d_model=size.d_model, n_layers=size.n_layers, n_heads=size.n_heads,
-                                          max_seq_len=positions))
+                                          n_kv_heads=size.n_kv_heads, max_seq_len=positions))
 
     def mismatches(self, spec: StageSpec) -> list[tuple[str, object, object]]:
         return self.config.mismatches(spec)

@@ -194,7 +194,7 @@ class FlatStage(Stage):
             **FlatStageConfig.role_fields(spec, size), cond_dropout=size.cond_dropout if spec.cond_levels else 0.0,
             style=size.style, style_dropout=size.style_dropout,
             transformer=TransformerConfig(d_model=size.d_model, n_layers=size.n_layers, n_heads=size.n_heads,
-                                          max_seq_len=tokens))
+                                          n_kv_heads=size.n_kv_heads, max_seq_len=tokens))
 
     def mismatches(self, spec: StageSpec) -> list[tuple[str, object, object]]:
         return self.config.mismatches(spec)

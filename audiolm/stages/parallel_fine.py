@@ -68,7 +68,7 @@ class ParallelFineStage(Stage):
             name=spec.name, num_levels=spec.cond_levels + spec.target_levels, first_level=spec.cond_levels,
             codebook=spec.target_codebook, window_frames=size.window_frames,
             transformer=TransformerConfig(d_model=size.d_model, n_layers=size.n_layers, n_heads=size.n_heads,
-                                          max_seq_len=size.window_frames, causal=False))
+                                          n_kv_heads=size.n_kv_heads, max_seq_len=size.window_frames, causal=False))
 
     def mismatches(self, spec: StageSpec) -> list[tuple[str, object, object]]:
         """Only a fine role fits: cond and target are levels of one codec at one rate."""

@@ -232,11 +232,16 @@ class Trainer:
 def warm_start(model: torch.nn.Module, folder: str | Path) -> dict[str, str]:
     """Load ``folder``'s weights (a bundle component, any stored dtype) into ``model``: equal shapes whole,
     changed shapes where they overlap (a longer position table keeps the learned start, a new window's
-    rows start from the old ones). Returns ``{name: "whole" | "overlap"}``; names only one side has are skipped,
+    rows start from the old ones; a module's ``fit_saved`` reshapes its saved weights first, as grouped-query attention
+    pools the saved key/value heads). Returns ``{name: "whole" | "overlap"}``; names only one side has are skipped,
     except that blocks the saved model lacks start as identities (``start_as_identity``: a deeper stage
     warm-started from a shallower one starts as it)."""
     from ..serialization import WEIGHTS_NAME, decode_state, read_weights
     saved = decode_state(read_weights(Path(folder) / WEIGHTS_NAME))
+    for prefix, module in model.named_modules():  # saved weights a module reshapes to fit (grouped-query attention)
+        if hasattr(module, "fit_saved"):
+            for name in [n for n in saved if n.startswith(prefix + ".")]:
+                saved[name] = module.fit_saved(name[len(prefix) + 1:], saved[name])
     own = model.state_dict()
     loaded = {}
     for name, value in saved.items():
