@@ -134,7 +134,7 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
             start += " (its semantic-id rows remapped to this tokenizer's ids by co-occurrence)"
         total_minutes += earlier
         lines.append(f"| {name} | {params:.2f} M | {train.steps} steps × batch {train.batch_size}, lr {train.lr:g}"
-                     f"{start} | {minutes + earlier:.1f} min |")
+                     f"{_attention(module)}{start} | {minutes + earlier:.1f} min |")
     reused = " (reused components not counted)" if recipe.reuse or recipe.semantic_tokenizer_from else ""
     lines += ["", f"Total training time{reused}: {total_minutes:.0f} min on {platform.machine()} with "
               f"{os.cpu_count()} CPU cores (torch {torch.__version__}); the k-means and tokenize steps took "
@@ -153,6 +153,15 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
         lines += [f"Not measured yet: `{command}`.", ""]
     lines += ["## License", "", *recipe.card_license(), ""]
     return "\n".join(lines)
+
+
+def _attention(module) -> str:
+    """`` , grouped-query attention (2 key/value heads for 4 query heads)`` for a stage with fewer key/value heads
+    than query heads (its warm start's heads pooled, ``SelfAttention.fit_saved``); "" otherwise."""
+    transformer = getattr(getattr(module, "config", None), "transformer", None)
+    if transformer is None or transformer.kv_heads == transformer.n_heads:
+        return ""
+    return f", grouped-query attention ({transformer.kv_heads} key/value heads for {transformer.n_heads} query heads)"
 
 
 def _reused_cells(bundle: str, name: str) -> tuple[str, str]:
