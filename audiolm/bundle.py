@@ -34,6 +34,14 @@ class BundleConfig:
     # "autoregressive" (flat, the paper's), "interleaved" (each semantic id just before its codec frames) or
     # "delay" (MusicGen's pattern)
     coarse_layout: str = "autoregressive"
+    # (low, high) LUFS: the training corpus' loudness range (5th and 95th percentile of its utterances); an input
+    # outside it is scaled to its nearest edge, the output back (``audiolm.loudness``). (): inputs as given
+    input_loudness: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        low_high = self.input_loudness
+        if low_high and (len(low_high) != 2 or not low_high[0] < low_high[1]):
+            raise BundleError(f"input_loudness must be () or (low, high) LUFS with low < high, got {list(low_high)}.")
 
     def stage_layout(self, role: str) -> str:
         """The layout of a role's stage: the bundle picks the fine and coarse stages'; the semantic one is

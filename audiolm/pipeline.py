@@ -16,6 +16,7 @@ from .audio import DEFAULT_MAX_SECONDS, AudioLimits, check_waveform
 from .bundle import BundleConfig, load_part, resolve_bundle
 from .codec import Codec, load_codec
 from .errors import BundleError, SettingsError
+from .loudness import loudness_gain
 from .sampling import SampleGenerators, SamplingConfig, TokenBias, check_seed, shorten
 from .serialization import config_from_dict, config_to_dict
 from .semantic import SemanticTokenizer
@@ -106,6 +107,9 @@ class GenerationPlan:
     # the audio whose style (``audiolm.styles``) the stages that read one are told: the prompt, or the input of
     # acoustic generation; None (unconditional): they read BOS instead
     style_source: np.ndarray | None = None
+    # what the decoded audio is scaled by: the inverse of the gain that brought the input into the bundle's
+    # loudness range (``audiolm.loudness``), so the output comes at the input's own level
+    output_gain: float = 1.0
 
     def style_kwargs(self, model: "AudioLM", stage) -> dict:
         """``{"style": classes (N,)}`` of ``stage``'s style measured on ``style_source``, for the stage's ``generate``
@@ -213,6 +217,11 @@ class AudioLM:
         x = torch.from_numpy(np.asarray(wav, dtype=np.float32))[None].to(self.device)
         return self.semantic_tokenizer.features(x)[0]
 
+    def in_loudness_range(self, wav: np.ndarray) -> tuple[np.ndarray, float]:
+        """``wav`` scaled into the bundle's training loudness range (``config.input_loudness``), and the gain."""
+        gain = loudness_gain(wav, self.config.sample_rate, self.config.input_loudness)
+        return (wav if gain == 1 else (wav * gain).astype(np.float32)), gain
+
     def aligned(self, wav: np.ndarray) -> np.ndarray:
         """``wav`` cut to a whole number of alignment units (semantic and acoustic frames end together)."""
         unit = self.alignment_samples
@@ -239,21 +248,23 @@ class AudioLM:
                               round(seconds * self.config.sample_rate))
 
     def continuation_plan(self, prompt: np.ndarray, seconds: float, num_samples: int = 1) -> GenerationPlan:
-        """Tokenize ``prompt`` (checked, cut to whole alignment units) and plan ``seconds`` more."""
-        prompt = self.aligned(self._checked_audio(prompt, "prompt"))
+        """Tokenize ``prompt`` (checked, cut to whole alignment units, brought into the loudness range) and plan
+        ``seconds`` more."""
+        prompt, gain = self.in_loudness_range(self.aligned(self._checked_audio(prompt, "prompt")))
         sem, acoustic = self.tokenize(prompt)
         return GenerationPlan(sem[:, None].expand(num_samples, -1, -1), acoustic.expand(num_samples, -1, -1),
                               frames=acoustic.shape[2] + round(seconds * self.config.acoustic_rate),
                               samples=len(prompt) + round(seconds * self.config.sample_rate),
-                              prompt_samples=len(prompt), reference=prompt, style_source=prompt)
+                              prompt_samples=len(prompt), reference=prompt, style_source=prompt, output_gain=1 / gain)
 
     def acoustic_generation(self, wav: np.ndarray, voice: np.ndarray | None = None, num_samples: int = 1,
                             seed: int = 0, settings: GenerationSettings | None = None,
                             progress: Progress | None = None) -> GenerationResult:
-        """Keep the content (semantic ids) of ``wav``; new acoustics, or those of ``voice``."""
+        """Keep the content (semantic ids) of ``wav``; new acoustics, or those of ``voice``. Each is brought into the
+        loudness range on its own; the output comes at ``wav``'s level."""
         self.check_request(num_samples, seed)
-        wav = self._checked_audio(wav, "input audio")
-        voice = None if voice is None else self._checked_audio(voice, "voice prompt")
+        wav, gain = self.in_loudness_range(self._checked_audio(wav, "input audio"))
+        voice = None if voice is None else self.in_loudness_range(self._checked_audio(voice, "voice prompt"))[0]
         sem, _ = self.tokenize(wav)
         frames = self.codec.num_frames(len(wav))
         prefix_sem, prefix_acoustic = sem[:, :0], self._empty_acoustic(1)
@@ -262,7 +273,8 @@ class AudioLM:
             prefix_sem, prefix_acoustic = self.tokenize(voice)
         cond = torch.cat([prefix_sem, sem], 1)[:, None].expand(num_samples, -1, -1)
         plan = GenerationPlan(cond, prefix_acoustic.expand(num_samples, -1, -1), prefix_acoustic.shape[2] + frames,
-                              samples=None, generate_semantic=False, reference=voice, style_source=wav)
+                              samples=None, generate_semantic=False, reference=voice, style_source=wav,
+                              output_gain=1 / gain)
         result = self._generate(plan, seed, settings, progress)
         skip = prefix_acoustic.shape[2]
         result.acoustic_ids = result.acoustic_ids[:, :, skip:]
@@ -320,7 +332,7 @@ class AudioLM:
                                                          generator, report("fine"), fine_bias)
         ids = torch.cat([coarse, fine], 1)
         # one sample at a time: a batched decode differs in the last bits with the batch size
-        audio = torch.cat([self.codec.decode(row[None]) for row in ids]).float().cpu().numpy()
+        audio = torch.cat([self.codec.decode(row[None]) for row in ids]).float().cpu().numpy() * plan.output_gain
         if samples is not None:
             audio = audio[:, :samples]
         if progress:

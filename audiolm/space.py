@@ -19,6 +19,7 @@ import soundfile
 
 from .audio import AudioLimits, load_audio, save_audio, to_pcm16
 from .errors import AudioInputError, BundleError, SettingsError
+from .loudness import loudness_gain
 from .pipeline import AudioLM, GenerationResult, GenerationSettings
 from .sampling import SEED_MAX, check_seed, sample_seed, shorten
 from .spectrogram import spectrogram_figure
@@ -186,6 +187,19 @@ def read_upload(path: str | None, what: str, sample_rate: int, notices: list[str
     return wav
 
 
+def read_input(model: AudioLM, path: str | None, what: str, notices: list[str]) -> np.ndarray:
+    """``read_upload`` at the model's rate, with a notice where the model will hear the input at another level
+    (outside its training loudness range, ``audiolm.loudness``)."""
+    wav = read_upload(path, what, model.config.sample_rate, notices)
+    gain = loudness_gain(wav, model.config.sample_rate, model.config.input_loudness)
+    if gain != 1:
+        low, high = model.config.input_loudness
+        notices.append(f"{what.capitalize()}: {'quieter' if gain > 1 else 'louder'} than this model's training audio "
+                       f"({low:g} to {high:g} LUFS); the model hears it {20 * math.log10(gain):+.1f} dB, and the output "
+                       "comes back at its level.")
+    return wav
+
+
 class OutputFolder:
     """Where requests write their sample files: a folder per request under ``root``, the oldest deleted
     once there are more than ``keep``. Gradio copies returned files into its own cache (cleaned by its
@@ -219,15 +233,15 @@ def run(store: BundleStore, request: Request, progress: Callable[[float, str], N
     skipped = ("semantic",) if request.mode == "acoustic_generation" else ()  # the input's semantic ids are kept
     kwargs = dict(num_samples=request.num_samples, seed=seed, settings=request.settings_for(model),
                   progress=_overall(progress, skipped))
-    sr, wav = model.config.sample_rate, None
+    wav = None
     if request.mode == "unconditional":
         result = model.unconditional(request.seconds, **kwargs)
     elif request.mode == "acoustic_generation":
-        wav = read_upload(request.audio_path, "input audio", sr, notices)
-        voice = read_upload(request.voice_path, "voice prompt", sr, notices) if request.voice_path else None
+        wav = read_input(model, request.audio_path, "input audio", notices)
+        voice = read_input(model, request.voice_path, "voice prompt", notices) if request.voice_path else None
         result = model.acoustic_generation(wav, voice, **kwargs)
     else:
-        wav = read_upload(request.audio_path, "prompt", sr, notices)
+        wav = read_input(model, request.audio_path, "prompt", notices)
         result = model.continuation(wav, request.seconds, **kwargs)
     return _response(result, notices, out_dir, wav if request.mode == "acoustic_generation" else None)
 
@@ -247,7 +261,7 @@ def run_streamed(store: BundleStore, request: Request, progress: Callable[[float
     if request.mode == "unconditional":
         stream = stream_unconditional(model, request.seconds, **kwargs)
     else:
-        wav = read_upload(request.audio_path, "prompt", model.config.sample_rate, notices)
+        wav = read_input(model, request.audio_path, "prompt", notices)
         stream = stream_continuation(model, wav, request.seconds, **kwargs)
     for chunk in stream:
         yield stream.sample_rate, to_pcm16(chunk[0])

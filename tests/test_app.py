@@ -93,6 +93,19 @@ def test_bad_inputs_get_a_message_and_the_server_keeps_serving(client, tmp_path,
     assert len(read(client.predict("speech", 1.0, *CONTROLS, api_name="/unconditional")[0])[0]) == 16000
 
 
+def test_a_quiet_upload_is_heard_at_the_models_level_and_returned_at_its_own(client, tmp_path):
+    quiet = tmp_path / "quiet.wav"
+    wav, sr = read(EXAMPLE)
+    soundfile.write(quiet, wav[:sr] * 0.01, sr)  # 40 dB down: far below any training utterance
+    audio, _, _, info = client.predict(handle_file(str(quiet)), None, "speech", *CONTROLS,
+                                       api_name="/acoustic_generation")
+    assert "Input audio: quieter than this model's training audio" in info
+    assert np.abs(read(audio)[0]).max() < 0.05  # at the upload's level (its peak: 0.006), not the model's
+    _, _, _, info = client.predict(handle_file(str(EXAMPLE)), None, "speech", *CONTROLS,
+                                   api_name="/acoustic_generation")
+    assert "training audio" not in info
+
+
 def test_bad_seed_is_refused(client):
     with pytest.raises(AppError, match="whole number"):
         client.predict("speech", 1.0, 0.6, 0.8, 0.6, 0, "abc", 1, api_name="/unconditional")

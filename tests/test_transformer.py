@@ -174,3 +174,21 @@ def test_warm_start_pools_the_saved_key_and_value_heads_into_groups(tmp_path):
         full.save_pretrained(tmp_path / "other")
         warm_start(grouped, tmp_path / "other")
         assert abs(grouped.loss(cond, target).item() - full.loss(cond, target).item()) > 1e-4
+
+
+def test_the_model_card_names_a_stages_key_value_heads():
+    from types import SimpleNamespace
+
+    from audiolm.pipeline import GenerationSettings
+    from audiolm.training.model_card import model_card
+    from audiolm.training.recipes import RECIPES
+
+    part, coarse = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    coarse.config = SimpleNamespace(transformer=TransformerConfig(d_model=8, n_heads=4, n_kv_heads=2))
+    model = SimpleNamespace(codec=part, semantic_tokenizer=part, semantic_stage=part, coarse_stage=coarse,
+                            fine_stage=part, default_settings=GenerationSettings())
+    card = model_card(RECIPES["speech-mixed"](), model, {}, None)
+    row = next(line for line in card.splitlines() if line.startswith("| coarse stage"))
+    assert "grouped-query attention (2 key/value heads for 4 query heads)" in row
+    coarse.config = SimpleNamespace(transformer=TransformerConfig(d_model=8, n_heads=4))
+    assert "key/value" not in model_card(RECIPES["speech-mixed"](), model, {}, None)

@@ -110,6 +110,9 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
         f"Geometry: {b.sample_rate} Hz; semantic tokens {b.semantic_rate:g} Hz × {b.semantic_vocab}; codec "
         f"{b.acoustic_rate:g} Hz, Q={b.num_quantizers} levels × {b.codebook_size}, Q'={b.num_coarse} coarse; "
         f"coarse stage layout: {b.coarse_layout}; fine stage layout: {b.fine_layout}. Semantic tokenizer: {tokenizer}."
+        + (f" Inputs outside the training audio's loudness range, {b.input_loudness[0]:g} to {b.input_loudness[1]:g} LUFS"
+           " (5th to 95th percentile), are brought to its nearest edge and the output scaled back (`audiolm/loudness.py`)."
+           if b.input_loudness else "")
         + "".join(f" The {role} stage opens every window with the class of the style {style} (`audiolm/styles.py`:"
                   " the window's own in training, the prompt's or input's at sampling)."
                   for role, style in _styles(model).items()), "",

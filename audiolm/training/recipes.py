@@ -164,8 +164,10 @@ class MixedSpeechRecipe(Recipe):
     # its cond under teacher forcing but lost the content when free-running: 1.2-2 % semantic agreement on 5
     # real readers (benchmarks/acoustic_levels.py) after 2500 steps, the flat stage 8-12 % after 2800
     # (benchmarks/results/speech-mixed-progress.json).
-    bundle: BundleConfig = field(default_factory=lambda: BundleConfig(semantic_vocab=1024,
-                                                                      coarse_layout="interleaved"))
+    # input_loudness: the 5th and 95th percentile of 1000 training utterances' loudness (LUFS;
+    # ``python benchmarks/input_loudness.py --gains``), where inputs outside it are brought (``audiolm.loudness``)
+    bundle: BundleConfig = field(default_factory=lambda: BundleConfig(semantic_vocab=1024, coarse_layout="interleaved",
+                                                                      input_loudness=(-31.8, -16.5)))
     # 10 % of its training windows without their cond, for classifier-free guidance at sampling. 2 key/value heads
     # (grouped-query attention), warm-started from the 4-head stage with its heads pooled: continuation marginal
     # RTF 0.53-0.55 against 0.65-0.66, held-out CE 4.770 against 4.750 nats, the voice and content of the
