@@ -159,7 +159,7 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
 
 
 def _attention(module) -> str:
-    """`` , grouped-query attention (2 key/value heads for 4 query heads)`` for a stage with fewer key/value heads
+    """``, grouped-query attention (2 key/value heads for 4 query heads)`` for a stage with fewer key/value heads
     than query heads (its warm start's heads pooled, ``SelfAttention.fit_saved``); "" otherwise."""
     transformer = getattr(getattr(module, "config", None), "transformer", None)
     if transformer is None or transformer.kv_heads == transformer.n_heads:
