@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from audiolm.data.heldout import default_heldout_dir  # noqa: E402
-from audiolm.evaluation.similarity import SpeakerEmbedder, centroids, cosine, nearest  # noqa: E402
+from audiolm.evaluation.similarity import SpeakerEmbedder, SpeakerSimilarity  # noqa: E402
 from audiolm.evaluation.voices import long_enough, real_voices, synthetic_voices  # noqa: E402
 from audiolm.pipeline import AudioLM  # noqa: E402
 from audiolm.training.recipes import RECIPES  # noqa: E402
@@ -57,28 +57,24 @@ def prompt_levels(meter, waves: list[np.ndarray], lufs_range, sample_rate: int) 
 def continuation_rows(model: AudioLM, real, gains: list[float]) -> list[dict]:
     sr, on = model.config.sample_rate, model.config
     off = replace(on, input_loudness=())
-    embedder = SpeakerEmbedder(sr)
-    centre = centroids({s: embedder.embed_all(real.enroll[s]) for s in real.speakers})
+    judge = SpeakerSimilarity(SpeakerEmbedder(sr), {s: real.enroll[s] for s in real.speakers})
     prompts = [(s, w[:int(PROMPT_SECONDS * sr)]) for s in real.speakers
                for w in long_enough(real.test[s], PROMPT_SECONDS, sr)[:PROMPTS_PER_READER]]
     rows = []
     for gain in gains:
-        figures = {}
         for name, config in (("off", off), ("on", on)):
             model.config = config
-            sims, hits = [], []
             for i, (speaker, wav) in enumerate(prompts):
                 scaled = (wav * min(gain, 0.99 / np.abs(wav).max())).astype(np.float32)
                 result = model.continuation(scaled, CONTINUATION_SECONDS, seed=i)
-                e = embedder.embed(result.audio[0, result.prompt_samples:])
-                sims.append(cosine(e, centre[speaker]))
-                hits.append(nearest(e, centre) == speaker)
-            figures[name] = (np.array(sims), float(np.mean(hits)))
+                judge.add(result.audio[0, result.prompt_samples:], {f"sim_{name} {gain}": speaker},
+                          {f"nearest_{name} {gain}": speaker})
         model.config = on
-        d = figures["on"][0] - figures["off"][0]
+        figures = judge.figures(*(f"{what}_{name} {gain}" for what in ("sim", "nearest") for name in ("off", "on")))
+        d = np.array(judge.rows[f"sim_on {gain}"]) - np.array(judge.rows[f"sim_off {gain}"])
         rows.append({"gain": gain, "prompts": len(prompts),
-                     "sim_off": round(float(figures["off"][0].mean()), 3), "nearest_off": figures["off"][1],
-                     "sim_on": round(float(figures["on"][0].mean()), 3), "nearest_on": figures["on"][1],
+                     "sim_off": round(figures[f"sim_off {gain}"], 3), "nearest_off": figures[f"nearest_off {gain}"],
+                     "sim_on": round(figures[f"sim_on {gain}"], 3), "nearest_on": figures[f"nearest_on {gain}"],
                      "paired": round(float(d.mean()), 4), "paired_se": round(float(d.std(ddof=1) / np.sqrt(len(d))), 4)})
         print(json.dumps(rows[-1]), flush=True)
     return rows

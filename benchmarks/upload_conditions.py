@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from audiolm.data.augment.registry import make_augmentation  # noqa: E402
 from audiolm.data.heldout import default_heldout_dir  # noqa: E402
-from audiolm.evaluation.similarity import SpeakerEmbedder, centroids, cosine, nearest  # noqa: E402
+from audiolm.evaluation.similarity import SpeakerEmbedder, SpeakerSimilarity  # noqa: E402
 from audiolm.evaluation.voices import long_enough, real_voices  # noqa: E402
 from audiolm.pipeline import AudioLM  # noqa: E402
 
@@ -43,14 +43,12 @@ def main(argv=None):
     sr = model.config.sample_rate
     prompt_len, next_len = int(PROMPT_SECONDS * sr), int(NEXT_SECONDS * sr)
     real = real_voices(default_heldout_dir(), sr, READERS)
-    embedder = SpeakerEmbedder(sr)
-    centre = centroids({s: embedder.embed_all(real.enroll[s]) for s in real.speakers})
+    judge = SpeakerSimilarity(SpeakerEmbedder(sr), {s: real.enroll[s] for s in real.speakers})
     clips = [(s, w[:prompt_len + next_len]) for s in real.speakers
              for w in long_enough(real.test[s], PROMPT_SECONDS + NEXT_SECONDS, sr)[:PER_READER]]
     rows = []
     for k, name in enumerate(args.conditions):
         change = None if name == "clean" else make_augmentation(name)
-        figures = {"continuation": ([], []), "real_next": ([], [])}
         for i, (speaker, clip) in enumerate(clips):
             if change is not None:
                 rng = np.random.default_rng(1000 * k + i)
@@ -58,14 +56,12 @@ def main(argv=None):
             result = model.continuation(clip[:prompt_len], NEXT_SECONDS, seed=i)
             for what, audio in (("continuation", result.audio[0, result.prompt_samples:]),
                                 ("real_next", clip[prompt_len:])):
-                e = embedder.embed(audio)
-                figures[what][0].append(cosine(e, centre[speaker]))
-                figures[what][1].append(nearest(e, centre) == speaker)
-        sims = {what: np.array(f[0]) for what, f in figures.items()}
-        gap = sims["real_next"] - sims["continuation"]
+                judge.add(audio, {f"sim_{what} {name}": speaker}, {f"nearest_{what} {name}": speaker})
+        gap = np.array(judge.rows[f"sim_real_next {name}"]) - np.array(judge.rows[f"sim_continuation {name}"])
         rows.append({"condition": name, "prompts": len(clips),
-                     **{f"sim_{what}": round(float(s.mean()), 3) for what, s in sims.items()},
-                     **{f"nearest_{what}": round(float(np.mean(f[1])), 3) for what, f in figures.items()},
+                     **{key.split()[0]: round(value, 3) for key, value in judge.figures(
+                         *(f"{figure}_{what} {name}" for figure in ("sim", "nearest")
+                           for what in ("continuation", "real_next"))).items()},
                      "gap": round(float(gap.mean()), 3), "gap_se": round(float(gap.std(ddof=1) / np.sqrt(len(gap))), 3)})
         print(json.dumps(rows[-1]), flush=True)
     if args.out:

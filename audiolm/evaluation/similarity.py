@@ -53,3 +53,36 @@ def centroids(embeddings: dict) -> dict:
 def nearest(embedding: np.ndarray, speaker_centroids: dict):
     """The speaker whose centroid is most similar to ``embedding``."""
     return max(speaker_centroids, key=lambda s: cosine(embedding, speaker_centroids[s]))
+
+
+def _mean(values) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+class SpeakerSimilarity:
+    """SIM figures against enrollment centroids (a no-op when the embedder is missing): per key, one row per
+    ``add`` (``rows``), and their means (``figures``)."""
+
+    def __init__(self, embedder, enroll: dict):
+        self.embedder = embedder
+        self.centroids = centroids({s: embedder.embed_all(w) for s, w in enroll.items()}) if embedder else {}
+        self.rows: dict[str, list] = {}
+
+    def add(self, wav: np.ndarray, sim: dict, is_nearest: dict | None = None, mean_other: tuple | None = None):
+        """Embed ``wav`` once and record: for each ``sim`` key its SIM to that speaker's centroid; for
+        each ``is_nearest`` key whether that speaker's centroid is the nearest; for ``mean_other``
+        (key, speaker) the mean SIM to every *other* speaker's centroid."""
+        if not self.embedder:
+            return
+        e = self.embedder.embed(wav)
+        for key, speaker in sim.items():
+            self.rows.setdefault(key, []).append(cosine(e, self.centroids[speaker]))
+        for key, speaker in (is_nearest or {}).items():
+            self.rows.setdefault(key, []).append(nearest(e, self.centroids) == speaker)
+        if mean_other:
+            key, speaker = mean_other
+            self.rows.setdefault(key, []).append(np.mean([cosine(e, c) for s, c in self.centroids.items()
+                                                          if s != speaker]))
+
+    def figures(self, *keys) -> dict:
+        return {k: _mean(self.rows.get(k, [])) for k in keys}

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .metrics import chance_agreement
 from .round_trips import agreement, resynthesize, semantic_ids
-from .similarity import centroids, cosine, nearest
+from .similarity import SpeakerSimilarity
 from .speaker import SpeakerClassifier
 from .voices import VoiceSet, long_enough
 
@@ -23,38 +23,6 @@ class Judges:
     embedder_skipped: str | None = None
     mos: object | None = None  # MOSPredictor, or None
     mos_skipped: str | None = None
-
-
-def _mean(values) -> float | None:
-    return float(np.mean(values)) if len(values) else None
-
-
-class _Similarity:
-    """SIM figures against enrollment centroids (a no-op when the embedder is missing)."""
-
-    def __init__(self, embedder, enroll: dict):
-        self.embedder = embedder
-        self.centroids = centroids({s: embedder.embed_all(w) for s, w in enroll.items()}) if embedder else {}
-        self.rows: dict[str, list] = {}
-
-    def add(self, wav: np.ndarray, sim: dict, is_nearest: dict | None = None, mean_other: tuple | None = None):
-        """Embed ``wav`` once and record: for each ``sim`` key its SIM to that speaker's centroid; for
-        each ``is_nearest`` key whether that speaker's centroid is the nearest; for ``mean_other``
-        (key, speaker) the mean SIM to every *other* speaker's centroid."""
-        if not self.embedder:
-            return
-        e = self.embedder.embed(wav)
-        for key, speaker in sim.items():
-            self.rows.setdefault(key, []).append(cosine(e, self.centroids[speaker]))
-        for key, speaker in (is_nearest or {}).items():
-            self.rows.setdefault(key, []).append(nearest(e, self.centroids) == speaker)
-        if mean_other:
-            key, speaker = mean_other
-            self.rows.setdefault(key, []).append(np.mean([cosine(e, c) for s, c in self.centroids.items()
-                                                          if s != speaker]))
-
-    def figures(self, *keys) -> dict:
-        return {k: _mean(self.rows.get(k, [])) for k in keys}
 
 
 def _inputs(test: list, prompts: int, count: int) -> list:
@@ -84,7 +52,7 @@ def voice_figures(model, voices: VoiceSet, config, judges: Judges) -> dict:
     out["speaker_classifier_on_resynthesis"] = classifier.accuracy(round_trips, [s for _, s in prompts])
     out["speaker_classifier_trained_on"] = "codec round trips" if config.classifier_on_resynthesis else "real audio"
 
-    sim = _Similarity(judges.embedder, enroll)
+    sim = SpeakerSimilarity(judges.embedder, enroll)
     for (wav, speaker), trip in zip(prompts, round_trips):  # what "same voice" and "other voice" look like
         sim.add(wav, {"sim_same_speaker": speaker}, {"nearest_is_own": speaker}, ("sim_other_speakers", speaker))
         sim.add(trip, {"round_trip_sim_same_speaker": speaker}, {"round_trip_nearest_is_own": speaker})
