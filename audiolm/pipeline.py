@@ -45,6 +45,10 @@ class GenerationSettings:
     # residual of this many reference frames nearest in coarse latent (``audiolm.voice_prior.FineByExample``);
     # 0 is off (the fine stage), as are modes without a reference
     fine_by_example: int = 0
+    # where there is a voice reference, the output decoded by the codec's voice decoder from its first levels in
+    # the reference's voice (``Codec.decode_in_voice``) instead of from all its levels; modes without one decode as
+    # usual
+    voice_decoder: bool = False
 
     def __post_init__(self):
         if isinstance(self.voice_prior, bool) or not isinstance(self.voice_prior, numbers.Real) \
@@ -54,6 +58,8 @@ class GenerationSettings:
                 or self.fine_by_example < 0:
             raise SettingsError(f"fine_by_example must be a whole number >= 0 (reference frames; 0 = off), got "
                                 f"{shorten(self.fine_by_example)}.")
+        if not isinstance(self.voice_decoder, bool):
+            raise SettingsError(f"voice_decoder must be true or false, got {shorten(self.voice_decoder)}.")
 
     @property
     def temperatures(self) -> tuple[float, float, float]:
@@ -68,7 +74,8 @@ class GenerationSettings:
         semantic, coarse, fine = (replace(s, temperature=t, top_k=top_k or s.top_k, top_p=top_p or s.top_p)
                                   for s, t in zip((self.semantic, self.coarse, self.fine), temperatures))
         return GenerationSettings(semantic, coarse if guidance is None else replace(coarse, guidance=guidance), fine,
-                                  self.voice_prior if voice_prior is None else voice_prior, self.fine_by_example)
+                                  self.voice_prior if voice_prior is None else voice_prior, self.fine_by_example,
+                                  self.voice_decoder)
 
     def save(self, folder: str | Path) -> None:
         (Path(folder) / GENERATION_CONFIG).write_text(json.dumps(config_to_dict(self), indent=2))
@@ -139,6 +146,18 @@ class GenerationPlan:
         if not settings.fine_by_example or self.reference is None:
             return model.fine_stage
         return FineByExample(model.codec, self.acoustic[0], model.config.num_coarse, settings.fine_by_example)
+
+    def decode(self, model: "AudioLM", ids: torch.Tensor, settings: GenerationSettings, first: int = 0) -> np.ndarray:
+        """Audio ``(N, samples)`` of ids ``(N, Q, t)`` (the output's frames from ``first`` on) times ``output_gain``.
+        One sample at a time: a batched decode differs in the last bits with the batch size. Where the settings ask
+        for the voice decoder and there is a reference, the frames after the known ones in its voice."""
+        codec = model.codec
+        if not settings.voice_decoder or self.reference is None:
+            rows = [codec.decode(row[None]) for row in ids]
+        else:
+            known = min(max(0, self.acoustic.shape[2] - first), ids.shape[2])
+            rows = [codec.decode_in_voice(row[None], self.acoustic[:1], known) for row in ids]
+        return torch.cat(rows).float().cpu().numpy() * self.output_gain
 
 
 class AudioLM:
@@ -307,6 +326,9 @@ class AudioLM:
         if settings.fine_by_example and not self.codec.residual_latent:
             raise SettingsError(f"fine_by_example needs a codec with a residual latent; the {self.codec.type_name} "
                                 "codec has none: set it to 0.")
+        if settings.voice_decoder and not self.codec.voice_levels:
+            raise SettingsError("voice_decoder needs a codec with a voice decoder; this bundle's has none: set it "
+                                "to false.")
 
     def _checked_audio(self, wav, what: str) -> np.ndarray:
         return check_waveform(wav, what, self.config.sample_rate, min_samples=self.alignment_samples)
@@ -331,8 +353,7 @@ class AudioLM:
         fine = plan.fine_source(self, settings).generate(coarse, plan.acoustic[:, Qc:], frames, settings.fine,
                                                          generator, report("fine"), fine_bias)
         ids = torch.cat([coarse, fine], 1)
-        # one sample at a time: a batched decode differs in the last bits with the batch size
-        audio = torch.cat([self.codec.decode(row[None]) for row in ids]).float().cpu().numpy() * plan.output_gain
+        audio = plan.decode(self, ids, settings)
         if samples is not None:
             audio = audio[:, :samples]
         if progress:

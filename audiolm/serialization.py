@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from pathlib import Path
 
@@ -68,13 +69,21 @@ def config_from_dict(cls, data: dict):
     for key, value in data.items():
         if key not in names:
             continue
-        hint = hints[key]
+        hint = optional_of(hints[key])
         if dataclasses.is_dataclass(hint) and isinstance(value, dict):
             value = config_from_dict(hint, value)
         elif isinstance(value, list) and typing.get_origin(hint) is tuple:
             value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def optional_of(hint):
+    """``X`` for a hint ``X | None`` (or ``Optional[X]``); the hint itself otherwise."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        return next(a for a in args if a is not type(None))
+    return hint
 
 
 def save_module(module: torch.nn.Module, config, folder: str | Path, type_name: str,

@@ -83,8 +83,7 @@ class GenerationStream:
                 continue
             lo, hi = (0, frames) if context is None else (max(0, emitted - context), min(frames, upto + context))
             ids = torch.cat([coarse["out"][:, :, lo:hi], fine[:, :, lo:hi]], 1)
-            # one sample at a time, as AudioLM does: a batched decode differs in the last bits
-            audio = torch.cat([codec.decode(row[None]) for row in ids]).float().cpu().numpy() * plan.output_gain
+            audio = plan.decode(model, ids, settings, first=lo)
             chunk = np.clip(audio[:, (emitted - lo) * hop:(upto - lo) * hop][:, :max(0, samples - emitted * hop)],
                             -1, 1)
             emitted = upto

@@ -547,3 +547,13 @@ def test_token_cache_fingerprint_follows_contents_not_file_times(tmp_path):
     assert fingerprint(tokenizer, codec) != key  # which component is which matters
     (copy / "model.safetensors").write_bytes(b"codec weightz")  # same size, other contents
     assert fingerprint(copy, tokenizer) != key
+
+
+def test_a_reused_tokenizers_provenance_is_its_cards_sentence_only(tmp_path):
+    from audiolm.training.model_card import _source_tokenizer
+    (tmp_path / "README.md").write_text(
+        "Geometry: 16000 Hz. Semantic tokenizer: reused from `runs/a` (there: block 1, k-means 1024 fitted on 1200 "
+        "utterances). Inputs outside the training audio's loudness range are brought to its nearest edge.\n")
+    assert _source_tokenizer(str(tmp_path)) == "reused from `runs/a` (there: block 1, k-means 1024 fitted on 1200 utterances)"
+    (tmp_path / "README.md").write_text("Semantic tokenizer: built-in encoder, block 2.\n")
+    assert _source_tokenizer(str(tmp_path)) == f"reused from `{tmp_path}` (there: built-in encoder, block 2)"

@@ -26,6 +26,8 @@ class Codec(nn.Module, ABC):
     decode_context: int | None = None
     # whether ``latent`` / ``quantize_residual`` work: the levels are residual quantizers of one latent
     residual_latent: ClassVar[bool] = False
+    # levels that ``decode_in_voice`` reads (0: the codec cannot render ids in a reference's voice)
+    voice_levels: int = 0
 
     @abstractmethod
     def encode(self, wav: torch.Tensor, num_quantizers: int | None = None) -> torch.Tensor:
@@ -54,6 +56,11 @@ class Codec(nn.Module, ABC):
     def pad(self, wav: torch.Tensor) -> torch.Tensor:
         """``wav (..., L)`` zero-padded to whole frames."""
         return F.pad(wav, (0, self.num_frames(wav.shape[-1]) * self.hop_length - wav.shape[-1]))
+
+    def decode_in_voice(self, ids: torch.Tensor, reference: torch.Tensor, known: int = 0) -> torch.Tensor:
+        """As ``decode``, the frames from ``known`` on rendered from their first ``voice_levels`` levels in the voice
+        of ``reference`` (ids ``(1 or B, Q, P)``), where ``voice_levels``."""
+        raise NotImplementedError(f"the {self.type_name} codec has no voice decoder")
 
     def latent(self, ids: torch.Tensor) -> torch.Tensor:
         """ids ``(B, q, frames)`` of the first ``q`` levels -> their quantized latent ``(B, d, frames)`` (the sum

@@ -28,6 +28,7 @@ from ..serialization import config_from_dict, load_weights, read_config, save_mo
 from .base import Codec
 from .rvq import ResidualVQ, RVQConfig
 from .spectral import STFT, MelScale, MultiResolutionLoss, griffin_lim
+from .voice_decoder import VoiceDecoder, VoiceDecoderConfig
 
 LOG_FLOOR = -9.0  # log-magnitude floor (about -78 dB): digital silence is not worth an unbounded loss
 
@@ -50,6 +51,8 @@ class NeuralCodecConfig:
     gl_n_fft: int = 640
     gl_hop: int = 160
     gl_iterations: int = 32
+    # a second decoder for the first levels in the voice of a reference (``decode_in_voice``); griffin_lim only
+    voice_decoder: VoiceDecoderConfig | None = None
 
 
 @dataclass
@@ -112,6 +115,13 @@ class NeuralCodec(Codec):
         self.quantizer = ResidualVQ(config.rvq)
         out_dim = 2 * bins if config.synthesis == "istft" else fine_features
         self.decoder = FrameNet(config.rvq.dim, config.dim, out_dim, config.decoder_blocks)
+        if config.voice_decoder is not None:
+            if config.synthesis != "griffin_lim" or not 0 < config.voice_decoder.levels <= config.rvq.num_quantizers:
+                raise ValueError("a voice decoder needs griffin_lim synthesis and 1..num_quantizers levels, got "
+                                 f"{config.synthesis!r} and {config.voice_decoder.levels}")
+            self.voice_decoder = VoiceDecoder(config.voice_decoder, FrameNet(config.rvq.dim, config.dim, out_dim,
+                                                                             config.decoder_blocks),
+                                              config.rvq.dim, config.dim)
         self.spectral_loss = MultiResolutionLoss(config.sample_rate)
 
     # Codec interface
@@ -119,6 +129,7 @@ class NeuralCodec(Codec):
     frame_rate = property(lambda self: self.config.sample_rate / self.config.hop_length)
     num_quantizers = property(lambda self: self.config.rvq.num_quantizers)
     codebook_size = property(lambda self: self.config.rvq.codebook_size)
+    voice_levels = property(lambda self: self.config.voice_decoder.levels if self.config.voice_decoder else 0)
 
     def _compressed_spectrum(self, wav: torch.Tensor) -> torch.Tensor:
         """Real and imaginary parts of the STFT with magnitudes compressed to ``|X|^0.3``: ``(B, 2*bins, T)``."""
@@ -141,20 +152,26 @@ class NeuralCodec(Codec):
         stacked = log_mag.view(B, bins, TS // sub, sub).permute(0, 3, 1, 2).reshape(B, sub * bins, TS // sub)
         return self.encoder(stacked / 4)  # log-magnitudes span about [-9, 5]
 
-    def _log_magnitude(self, z: torch.Tensor) -> torch.Tensor:
-        """griffin_lim synthesis: the decoder's sub-frames as one log-magnitude spectrogram ``(B, bins, T*sub)``."""
+    def _log_magnitude(self, z: torch.Tensor, *reference: torch.Tensor) -> torch.Tensor:
+        """griffin_lim synthesis: the decoder's sub-frames as one log-magnitude spectrogram ``(B, bins, T*sub)``;
+        given a reference latent, the voice decoder's."""
         B, _, T = z.shape
         bins = self.config.gl_n_fft // 2 + 1
-        out = self._decoder(z).view(B, -1, bins, T)  # (B, sub, bins, T)
+        out = self._in_precision(self.voice_decoder if reference else self.decoder, z, *reference)
+        out = out.view(B, -1, bins, T)  # (B, sub, bins, T)
         return out.permute(0, 2, 3, 1).reshape(B, bins, T * out.shape[1]).clamp(LOG_FLOOR, 6.0)
 
     def _decoder(self, z: torch.Tensor) -> torch.Tensor:
-        """The decoder network in ``z``'s precision: for a float64 ``z``, a float64 copy made per call (a few
+        return self._in_precision(self.decoder, z)
+
+    @staticmethod
+    def _in_precision(module: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
+        """``module`` run in its first input's precision: for float64, a float64 copy made per call (a few
         ms; never the module itself cast or its weights swapped, as ``torch.func.functional_call`` does: the
         module is shared by concurrent requests and may be training)."""
-        if z.dtype != torch.float64:
-            return self.decoder(z)
-        return copy.deepcopy(self.decoder).double()(z)
+        if inputs[0].dtype != torch.float64:
+            return module(*inputs)
+        return copy.deepcopy(module).double()(*inputs)
 
     def _synthesize(self, z: torch.Tensor) -> torch.Tensor:
         if self.config.synthesis == "griffin_lim":
@@ -185,16 +202,27 @@ class NeuralCodec(Codec):
 
     def _magnitude_losses(self, wav, quantized, ids, commitment) -> CodecOutput:
         predicted = self._log_magnitude(quantized)
-        target = self._fine_log_magnitude(wav)
-        target_mag = target.exp()
-        mel = lambda mag: (self.gl_mel.filters @ mag).clamp(min=1e-5).log()  # noqa: E731
-        losses = {"mag": F.l1_loss(predicted, target), "mel": F.l1_loss(mel(predicted.exp()), mel(target_mag)),
-                  "commitment": commitment}
-        c = self.config
-        total = c.stft_weight * losses["mag"] + c.mel_weight * losses["mel"] + commitment
+        losses, total = self._log_magnitude_losses(predicted, wav)
+        losses["commitment"] = commitment
         recon = wav.new_zeros(0) if self.training else griffin_lim(predicted.float().exp(), self.gl_stft,
-                                                                   c.gl_iterations)
-        return CodecOutput(recon, ids, losses, total)
+                                                                   self.config.gl_iterations)
+        return CodecOutput(recon, ids, losses, total + commitment)
+
+    def _log_magnitude_losses(self, predicted: torch.Tensor, wav: torch.Tensor) -> tuple[dict, torch.Tensor]:
+        """L1 of log-magnitudes and of log-mels against ``wav``'s, and their weighted sum."""
+        target = self._fine_log_magnitude(wav)
+        mel = lambda mag: (self.gl_mel.filters @ mag).clamp(min=1e-5).log()  # noqa: E731
+        losses = {"mag": F.l1_loss(predicted, target), "mel": F.l1_loss(mel(predicted.exp()), mel(target.exp()))}
+        return losses, self.config.stft_weight * losses["mag"] + self.config.mel_weight * losses["mel"]
+
+    def voice_losses(self, wav: torch.Tensor, target: torch.Tensor, reference: torch.Tensor) -> tuple[dict, torch.Tensor]:
+        """The voice decoder's training loss: ``wav (B, L)``'s first ``voice_levels`` levels and ``reference
+        (B, Lr)``'s latent (the codec itself frozen) against ``target``'s spectrum (``wav`` itself, or the same
+        words in another voice)."""
+        with torch.no_grad():
+            z = self.quantizer.decode(self.encode(wav)[:, :self.voice_levels]).clone()
+            reference_z = self.quantizer.decode(self.encode(reference)).clone()
+        return self._log_magnitude_losses(self._log_magnitude(z, reference_z), self.pad(target))
 
     @torch.inference_mode()
     def encode(self, wav: torch.Tensor, num_quantizers: int | None = None) -> torch.Tensor:
@@ -206,6 +234,20 @@ class NeuralCodec(Codec):
         side are bit-identical to the same frames of a whole decode (streaming relies on it). In float32 they
         are not: Griffin-Lim's 32 iterations grow the 1e-7 rounding differences of a shorter input to 1e-3."""
         return self._synthesize(self.quantizer.decode(ids).double()).float()
+
+    @torch.inference_mode()
+    def decode_in_voice(self, ids: torch.Tensor, reference: torch.Tensor, known: int = 0) -> torch.Tensor:
+        """As ``decode``, with frames from ``known`` on rendered by the voice decoder from their first
+        ``voice_levels`` levels in the voice of ``reference`` (ids ``(1 or B, Q, P)``); the first ``known`` frames
+        (a prompt's own ids) from all their levels. One Griffin-Lim over both, in float64 (chunk-exact)."""
+        if not self.voice_levels:
+            raise ValueError("this codec has no voice decoder (config voice_decoder is None)")
+        log_mag = self._log_magnitude(self.quantizer.decode(ids[:, :self.voice_levels]).double(),
+                                      self.quantizer.decode(reference).double())
+        if known > 0:  # sliced from a decode of every frame: its edge sees the frames after ``known`` too
+            cut = known * (self.config.hop_length // self.config.gl_hop)
+            log_mag[..., :cut] = self._log_magnitude(self.quantizer.decode(ids).double())[..., :cut]
+        return griffin_lim(log_mag.exp(), self.gl_stft, self.config.gl_iterations).float()
 
     @torch.inference_mode()
     def latent(self, ids: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """``python -m audiolm train STEP``: one step of the speech (or ``--recipe piano``) recipe, or ``all`` of them.
 
-Steps: corpus, codec, semantic-encoder, kmeans, tokenize, semantic, coarse, fine, bundle, all
+Steps: corpus, codec, voice-decoder, semantic-encoder, kmeans, tokenize, semantic, coarse, fine, bundle, all
 (the steps before it in order), and examples (held-out prompts for the Space).
 Each resumes from its last checkpoint in ``--work``; ``--steps`` raises (or lowers) a
 component's step count, e.g. to train longer on a machine with a GPU. ``--reuse-from BUNDLE --reuse
@@ -17,7 +17,8 @@ from .loop import PRECISIONS
 from .recipes import DEFAULT_RECIPE, EXTRA_STEPS, RECIPES, REUSABLE, STEPS, Recipe, tiny_recipe
 from .run import TrainingRun
 
-TRAINED = {"codec": "codec_train", "semantic-encoder": "encoder_train", "semantic": "semantic_train",
+TRAINED = {"codec": "codec_train", "voice-decoder": "voice_decoder_train",
+           "semantic-encoder": "encoder_train", "semantic": "semantic_train",
            "coarse": "coarse_train", "fine": "fine_train"}
 
 

@@ -105,7 +105,7 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
                  f"{recipe.semantic_layer}, k-means {b.semantic_vocab}")
     lines += [
         "## Recipe", "",
-        "```", f"python -m audiolm train all{flag}   # corpus, codec, semantic-encoder, kmeans, tokenize,",
+        "```", f"python -m audiolm train all{flag}   # corpus, codec, voice-decoder, semantic-encoder, kmeans, tokenize,",
         "                                  # semantic, coarse, fine, bundle (each resumable)", "```", "",
         f"Geometry: {b.sample_rate} Hz; semantic tokens {b.semantic_rate:g} Hz × {b.semantic_vocab}; codec "
         f"{b.acoustic_rate:g} Hz, Q={b.num_quantizers} levels × {b.codebook_size}, Q'={b.num_coarse} coarse; "
@@ -118,14 +118,18 @@ def model_card(recipe, model, times: dict[str, float], metrics: dict | None, man
                   for role, style in _styles(model).items()), "",
         "| component | parameters | recipe | training time |", "|---|---|---|---|",
     ]
+    voice = getattr(model.codec, "voice_decoder", None)
     parts = [("codec", model.codec, recipe.codec_train, "codec"),
+             *([("voice decoder (in the codec's folder)", voice, recipe.voice_decoder_train, "voice-decoder")]
+               if voice is not None else []),
              ("semantic tokenizer (encoder layers kept)", model.semantic_tokenizer, recipe.encoder_train,
               "semantic-encoder"),
              ("semantic stage", model.semantic_stage, recipe.semantic_train, "semantic"),
              ("coarse stage", model.coarse_stage, recipe.coarse_train, "coarse"),
              ("fine stage", model.fine_stage, recipe.fine_train, "fine")]
     for name, module, train, key in parts:
-        params = sum(p.numel() for p in module.parameters()) / 1e6
+        params = sum(p.numel() for n, p in module.named_parameters()  # the codec's row without its voice decoder
+                     if not n.startswith("voice_decoder.")) / 1e6
         source = (recipe.semantic_tokenizer_from if key == "semantic-encoder" else
                   recipe.reuse_from if key in recipe.reuse else "")
         if source:
@@ -184,7 +188,8 @@ def _source_tokenizer(bundle: str) -> str:
     """How ``bundle``'s card says its semantic tokenizer was made: `` (there: built-in encoder …)``, or the
     card's own provenance where it was reused there too."""
     card = Path(bundle) / "README.md"
-    said = re.search(r"Semantic tokenizer: (.+?)\.$", card.read_text(), re.M) if card.is_file() else None
+    # the sentence ends at the first period before a space or the line's end (more sentences may follow it)
+    said = re.search(r"Semantic tokenizer: (.+?)\.(?: |$)", card.read_text(), re.M) if card.is_file() else None
     if said is None:
         return f"reused from `{bundle}`"
     return said.group(1) if said.group(1).startswith("reused from") else f"reused from `{bundle}` (there: {said.group(1)})"
@@ -221,6 +226,9 @@ def sampling_summary(settings) -> str:
     if settings.fine_by_example:
         parts.append(f"fine levels by example from the prompt or voice prompt, {settings.fine_by_example} frames "
                      "(`FineByExample`)")
+    if settings.voice_decoder:
+        parts.append("the output decoded from its first levels in the prompt's or voice prompt's voice (the codec's "
+                     "voice decoder, `audiolm/codec/voice_decoder.py`)")
     return ", ".join(parts)
 
 

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from ..bundle import BundleConfig
 from ..codec import NeuralCodecConfig, RVQConfig
+from ..codec.voice_decoder import VoiceDecoderConfig
 from ..data.mixed_corpus import MixedCorpusConfig
 from ..data.piano_corpus import PianoCorpusConfig
 from ..data.speech_corpus import SpeechCorpusConfig
@@ -23,10 +24,11 @@ from ..stages import StageSize
 from ..transformer import TransformerConfig
 from .loop import TrainConfig
 
-STEPS = ("corpus", "codec", "semantic-encoder", "kmeans", "tokenize", "semantic", "coarse", "fine", "bundle")
+STEPS = ("corpus", "codec", "voice-decoder", "semantic-encoder", "kmeans", "tokenize", "semantic", "coarse", "fine", "bundle")
 DEFAULT_RECIPE = "speech"  # what ``python -m audiolm train`` runs without --recipe
 EXTRA_STEPS = ("examples",)  # not part of ``all``: writes held-out prompts into examples/
-REUSABLE = ("codec", "semantic", "coarse", "fine")  # the steps whose component a recipe may take from a bundle
+# the steps whose component a recipe may take from a bundle (voice-decoder: its codec, voice decoder included)
+REUSABLE = ("codec", "voice-decoder", "semantic", "coarse", "fine")
 
 
 def _size(d_model: int, n_layers: int, n_heads: int, window_frames: int) -> StageSize:
@@ -48,6 +50,11 @@ class Recipe:
     # a transformer stage's step here) is measured for the stages only
     codec_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=5000, batch_size=16, lr=1e-3,
                                                                          warmup=200, precision="float32"))
+    # a second decoder that renders the first levels in a reference's voice (``audiolm.codec.voice_decoder``),
+    # trained by the voice-decoder step with the codec frozen; None: the step does nothing
+    voice_decoder: VoiceDecoderConfig | None = None
+    voice_decoder_train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=2000, batch_size=16, lr=3e-4, warmup=50, min_lr_ratio=0.0, precision="float32"))
     encoder: BuiltinEncoderConfig = field(default_factory=lambda: BuiltinEncoderConfig(
         transformer=TransformerConfig(d_model=192, n_layers=6, n_heads=4, causal=False, max_seq_len=1024)))
     encoder_train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3000, batch_size=16, lr=5e-4,
@@ -185,6 +192,9 @@ class MixedSpeechRecipe(Recipe):
     # the warm start barely helps the fine stage (its first loss is above chance: the codec's codebooks moved)
     fine_train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=1500, batch_size=16, lr=5e-4, warmup=50, init_from="checkpoints/speech/fine"))
+    # the coarse levels rendered in the prompt's voice (``audiolm.codec.voice_decoder``; the fine stage's levels are
+    # no longer decoded where there is a reference)
+    voice_decoder: VoiceDecoderConfig | None = field(default_factory=VoiceDecoderConfig)
     # int8 costs the codec nothing measurable on the real readers (PESQ-WB 2.62 / STOI 0.904 for both)
     weights_dtype: str = "int8"
     # the semantic stage (1024 ids) loops at the paper's T 0.6: 11 / 3 / 1 / 0 of 16 unconditional samples at
@@ -194,7 +204,7 @@ class MixedSpeechRecipe(Recipe):
     # 20 / 70 / 90 / 90 %, whose semantic agreement falls 39 / 29 / 23 / 19 %
     sampling: GenerationSettings = field(default_factory=lambda: GenerationSettings(
         semantic=SamplingConfig(temperature=1.0), coarse=SamplingConfig(temperature=0.8, guidance=4.0),
-        voice_prior=12.0, fine_by_example=4))
+        voice_prior=12.0, fine_by_example=4, voice_decoder=True))
 
     @classmethod
     def tiny_corpus(cls):
@@ -373,4 +383,7 @@ def tiny_recipe(kind: str = "speech") -> Recipe:
         # the full recipe's cond dropout kept: its default sampling may guide the coarse stage
         semantic_size=_size(32, 1, 2, 24), fine_size=_size(32, 1, 2, 16),
         coarse_size=replace(_size(32, 1, 2, 16), cond_dropout=full.coarse_size.cond_dropout),
-        semantic_train=tiny_train(4, 4), coarse_train=tiny_train(4, 4), fine_train=tiny_train(4, 4))
+        semantic_train=tiny_train(4, 4), coarse_train=tiny_train(4, 4), fine_train=tiny_train(4, 4),
+        voice_decoder=None if full.voice_decoder is None else VoiceDecoderConfig(levels=2, attention=(0,),
+                                                                                  reference_blocks=1, heads=2),
+        voice_decoder_train=tiny_train(4, 4))

@@ -65,6 +65,21 @@ class TrainingRun:
         crops = AudioCrops.from_corpus(self.open_corpus())
         return train_codec(crops, self.work / "codec", self.recipe.codec, self._train(self.recipe.codec_train))
 
+    def voice_decoder(self) -> NeuralCodec | None:
+        """The codec with a voice decoder trained beside it (``recipe.voice_decoder``); None where the recipe has
+        none."""
+        if self.recipe.voice_decoder is None:
+            return None
+        from .voice_decoder import SessionCrops, train_voice_decoder
+        return train_voice_decoder(SessionCrops.from_corpus(self.open_corpus()),
+                                   NeuralCodec.from_folder(self.work / "codec" / "model"), self.recipe.voice_decoder,
+                                   self.work / "voice_decoder", self._train(self.recipe.voice_decoder_train))
+
+    @property
+    def codec_folder(self) -> Path:
+        """The bundle's codec: the voice-decoder step's export where the recipe has one, the codec step's otherwise."""
+        return self.work / ("voice_decoder" if self.recipe.voice_decoder is not None else "codec") / "model"
+
     def train_waves(self, hours: float = 0.0) -> list[np.ndarray]:
         """The training split's audio: all of it, or a random subset of about ``hours``."""
         corpus = self.open_corpus()
@@ -96,10 +111,11 @@ class TrainingRun:
     def reuse_component(self, name: str) -> Path:
         """Copy ``reuse_from``'s component ``name`` (codec or a stage) into the work folder as that step's
         export, ``<work>/<name>/model``, where the bundle step reads it (instead of training one)."""
-        source = Path(self.recipe.reuse_from) / name
+        folder = name.replace("-", "_")  # voice-decoder: the bundle's codec, voice decoder included
+        source = Path(self.recipe.reuse_from) / ("codec" if name == "voice-decoder" else name)
         if not (source / "config.json").is_file():
             raise FileNotFoundError(f"{source} holds no component to reuse (no config.json)")
-        target = self.work / name / "model"
+        target = self.work / folder / "model"
         shutil.copytree(source, target, dirs_exist_ok=True)
         return target
 
@@ -196,15 +212,16 @@ class TrainingRun:
         includes ``<work>/metrics.json`` (written by ``python -m audiolm eval --out``) when present."""
         from ..pipeline import AudioLM
         from .model_card import model_card
-        model = AudioLM(self.recipe.bundle, NeuralCodec.from_folder(self.work / "codec" / "model"),
+        model = AudioLM(self.recipe.bundle, NeuralCodec.from_folder(self.codec_folder),
                         SemanticTokenizer.from_folder(self.work / "semantic_tokenizer"),
                         load_stage(self.work / "semantic" / "model"), load_stage(self.work / "coarse" / "model"),
                         load_stage(self.work / "fine" / "model"), default_settings=self.recipe.sampling)
         times_path, metrics_path = self.work / "times.json", self.work / "metrics.json"
         from .loop import training_seconds
         times = json.loads(times_path.read_text()) if times_path.is_file() else {}
-        for name, folder in (("codec", "codec"), ("semantic-encoder", "semantic_encoder"), ("semantic", "semantic"),
-                             ("coarse", "coarse"), ("fine", "fine")):
+        for name, folder in (("codec", "codec"), ("voice-decoder", "voice_decoder"),
+                             ("semantic-encoder", "semantic_encoder"), ("semantic", "semantic"), ("coarse", "coarse"),
+                             ("fine", "fine")):
             times[name] = training_seconds(self.work / folder)  # the loop's own clock, across resumes
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
         manifest_path = self.data / "corpus.json"
@@ -235,6 +252,8 @@ class TrainingRun:
             return self.reuse_component(step)
         if step == "codec":
             return self.codec_step()
+        if step == "voice-decoder":
+            return self.voice_decoder()
         if step in ("semantic-encoder", "kmeans") and self.recipe.semantic_tokenizer_from:
             return self.reuse_semantic_tokenizer() if step == "kmeans" else None
         if step == "semantic-encoder":
