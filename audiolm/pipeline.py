@@ -45,9 +45,10 @@ class GenerationSettings:
     # residual of this many reference frames nearest in coarse latent (``audiolm.voice_prior.FineByExample``);
     # 0 is off (the fine stage), as are modes without a reference
     fine_by_example: int = 0
-    # where there is a voice reference, the output decoded by the codec's voice decoder from its first levels in
-    # the reference's voice (``Codec.decode_in_voice``) instead of from all its levels; modes without one decode as
-    # usual
+    # a continuation decoded by the codec's voice decoder from its first levels in the prompt's voice
+    # (``Codec.decode_in_voice``) instead of from all its levels. The other modes decode as usual: with a voice
+    # prompt (another recording than the content's) it took the prompt's voice less often than the fine levels by
+    # example do (benchmarks/results/speech-mixed-progress.json, voice_decoder_2026_12_06)
     voice_decoder: bool = False
 
     def __post_init__(self):
@@ -117,6 +118,9 @@ class GenerationPlan:
     # what the decoded audio is scaled by: the inverse of the gain that brought the input into the bundle's
     # loudness range (``audiolm.loudness``), so the output comes at the input's own level
     output_gain: float = 1.0
+    # whether the output continues its reference (a continuation's prompt: the same voice and recording), the case
+    # the codec's voice decoder is trained on; acoustic generation's voice prompt is another recording
+    reference_continues: bool = False
 
     def style_kwargs(self, model: "AudioLM", stage) -> dict:
         """``{"style": classes (N,)}`` of ``stage``'s style measured on ``style_source``, for the stage's ``generate``
@@ -150,13 +154,13 @@ class GenerationPlan:
     def decode(self, model: "AudioLM", ids: torch.Tensor, settings: GenerationSettings, first: int = 0) -> np.ndarray:
         """Audio ``(N, samples)`` of ids ``(N, Q, t)`` (the output's frames from ``first`` on) times ``output_gain``.
         One sample at a time: a batched decode differs in the last bits with the batch size. Where the settings ask
-        for the voice decoder and there is a reference, the frames after the known ones in its voice."""
+        for the voice decoder and the output continues its reference, the frames after the known ones in its voice."""
         codec = model.codec
-        if not settings.voice_decoder or self.reference is None:
-            rows = [codec.decode(row[None]) for row in ids]
-        else:
+        if settings.voice_decoder and self.reference is not None and self.reference_continues:
             known = min(max(0, self.acoustic.shape[2] - first), ids.shape[2])
             rows = [codec.decode_in_voice(row[None], self.acoustic[:1], known) for row in ids]
+        else:
+            rows = [codec.decode(row[None]) for row in ids]
         return torch.cat(rows).float().cpu().numpy() * self.output_gain
 
 
@@ -274,7 +278,8 @@ class AudioLM:
         return GenerationPlan(sem[:, None].expand(num_samples, -1, -1), acoustic.expand(num_samples, -1, -1),
                               frames=acoustic.shape[2] + round(seconds * self.config.acoustic_rate),
                               samples=len(prompt) + round(seconds * self.config.sample_rate),
-                              prompt_samples=len(prompt), reference=prompt, style_source=prompt, output_gain=1 / gain)
+                              prompt_samples=len(prompt), reference=prompt, style_source=prompt, output_gain=1 / gain,
+                              reference_continues=True)
 
     def acoustic_generation(self, wav: np.ndarray, voice: np.ndarray | None = None, num_samples: int = 1,
                             seed: int = 0, settings: GenerationSettings | None = None,

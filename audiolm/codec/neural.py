@@ -152,12 +152,13 @@ class NeuralCodec(Codec):
         stacked = log_mag.view(B, bins, TS // sub, sub).permute(0, 3, 1, 2).reshape(B, sub * bins, TS // sub)
         return self.encoder(stacked / 4)  # log-magnitudes span about [-9, 5]
 
-    def _log_magnitude(self, z: torch.Tensor, *reference: torch.Tensor) -> torch.Tensor:
+    def _log_magnitude(self, z: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         """griffin_lim synthesis: the decoder's sub-frames as one log-magnitude spectrogram ``(B, bins, T*sub)``;
         given a reference latent, the voice decoder's."""
         B, _, T = z.shape
         bins = self.config.gl_n_fft // 2 + 1
-        out = self._in_precision(self.voice_decoder if reference else self.decoder, z, *reference)
+        out = (self._in_precision(self.decoder, z) if reference is None else
+               self._in_precision(self.voice_decoder, z, reference))
         out = out.view(B, -1, bins, T)  # (B, sub, bins, T)
         return out.permute(0, 2, 3, 1).reshape(B, bins, T * out.shape[1]).clamp(LOG_FLOOR, 6.0)
 
@@ -215,14 +216,14 @@ class NeuralCodec(Codec):
         losses = {"mag": F.l1_loss(predicted, target), "mel": F.l1_loss(mel(predicted.exp()), mel(target.exp()))}
         return losses, self.config.stft_weight * losses["mag"] + self.config.mel_weight * losses["mel"]
 
-    def voice_losses(self, wav: torch.Tensor, target: torch.Tensor, reference: torch.Tensor) -> tuple[dict, torch.Tensor]:
-        """The voice decoder's training loss: ``wav (B, L)``'s first ``voice_levels`` levels and ``reference
-        (B, Lr)``'s latent (the codec itself frozen) against ``target``'s spectrum (``wav`` itself, or the same
-        words in another voice)."""
-        with torch.no_grad():
+    def voice_losses(self, wav: torch.Tensor, reference: torch.Tensor) -> tuple[dict, torch.Tensor]:
+        """The voice decoder's training loss: its rendering of ``wav (B, L)``'s first ``voice_levels`` levels in the
+        voice of ``reference (B, Lr)`` (the codec itself frozen) against ``wav``'s spectrum."""
+        with torch.no_grad():  # clones: the ids come out of inference mode
             z = self.quantizer.decode(self.encode(wav)[:, :self.voice_levels]).clone()
             reference_z = self.quantizer.decode(self.encode(reference)).clone()
-        return self._log_magnitude_losses(self._log_magnitude(z, reference_z), self.pad(target))
+        wav = self.pad(wav)
+        return self._log_magnitude_losses(self._log_magnitude(z, reference_z), wav)
 
     @torch.inference_mode()
     def encode(self, wav: torch.Tensor, num_quantizers: int | None = None) -> torch.Tensor:

@@ -227,8 +227,8 @@ def sampling_summary(settings) -> str:
         parts.append(f"fine levels by example from the prompt or voice prompt, {settings.fine_by_example} frames "
                      "(`FineByExample`)")
     if settings.voice_decoder:
-        parts.append("the output decoded from its first levels in the prompt's or voice prompt's voice (the codec's "
-                     "voice decoder, `audiolm/codec/voice_decoder.py`)")
+        parts.append("continuations decoded from their first levels in the prompt's voice (the codec's voice decoder, "
+                     "`audiolm/codec/voice_decoder.py`)")
     return ", ".join(parts)
 
 

@@ -91,8 +91,7 @@ def train_voice_decoder(crops: SessionCrops, codec: NeuralCodec, config: VoiceDe
 
     def step(_, generator):
         wav, reference = crops.batch(train.batch_size, length, reference_length, generator)
-        losses, total = voiced.voice_losses(wav.to(trainer.device), wav.to(trainer.device),
-                                            reference.to(trainer.device))
+        losses, total = voiced.voice_losses(wav.to(trainer.device), reference.to(trainer.device))
         return total, {k: v.item() for k, v in losses.items()}
 
     trainer.run(step)
