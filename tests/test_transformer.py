@@ -97,7 +97,7 @@ def test_sampling_steps_on_prepacked_weights_equal_the_full_sequence(monkeypatch
     lm = tiny_lm()
     ids = torch.randint(0, 50, (2, 30))
     full = lm(ids)
-    monkeypatch.delenv("AUDIOLM_LINEAR_KERNEL", raising=False)
+    monkeypatch.setenv("AUDIOLM_LINEAR_KERNEL", "onednn")
     with torch.inference_mode():  # the tiny model's weights are below the size oneDNN is worth it for
         cache = lm.body.new_cache(2)
         lm.prefill(ids[:, :20], cache)
@@ -125,8 +125,24 @@ def test_sampling_steps_on_prepacked_weights_equal_the_full_sequence(monkeypatch
     monkeypatch.setenv("AUDIOLM_LINEAR_KERNEL", "aten")
     assert lm.body.new_cache(2).packed is None
     monkeypatch.setenv("AUDIOLM_LINEAR_KERNEL", "mkl")
-    with pytest.raises(ValueError, match="onednn or aten"):
+    with pytest.raises(ValueError, match="auto, onednn or aten"):
         lm.body.new_cache(2)
+
+
+def test_the_automatic_linear_kernel_is_onednn_on_amd_cpus_only(monkeypatch, tmp_path):
+    import audiolm.transformer as transformer
+
+    real_vendor = transformer.cpu_vendor
+    monkeypatch.delenv("AUDIOLM_LINEAR_KERNEL", raising=False)
+    for vendor, kernel in (("AuthenticAMD", "onednn"), ("GenuineIntel", "aten"), ("", "aten")):
+        monkeypatch.setattr(transformer, "cpu_vendor", lambda vendor=vendor: vendor)
+        assert transformer.linear_kernel() == kernel
+    monkeypatch.setenv("AUDIOLM_LINEAR_KERNEL", "onednn")
+    assert transformer.linear_kernel() == "onednn"
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n")
+    assert real_vendor(str(info)) == "AuthenticAMD"
+    assert real_vendor(str(tmp_path / "missing")) == ""
 
 
 @pytest.mark.parametrize("kv_heads", [1, 2])
