@@ -118,9 +118,13 @@ class GenerationPlan:
     # what the decoded audio is scaled by: the inverse of the gain that brought the input into the bundle's
     # loudness range (``audiolm.loudness``), so the output comes at the input's own level
     output_gain: float = 1.0
-    # whether the output continues its reference (a continuation's prompt: the same voice and recording), the case
-    # the codec's voice decoder is trained on; acoustic generation's voice prompt is another recording
-    reference_continues: bool = False
+
+    @property
+    def reference_continues(self) -> bool:
+        """Whether the output continues its reference (a continuation's prompt, the output's first samples: the same
+        voice and recording), the case the codec's voice decoder is trained on; acoustic generation's voice prompt
+        is another recording, and not part of its output."""
+        return self.reference is not None and self.prompt_samples > 0
 
     def style_kwargs(self, model: "AudioLM", stage) -> dict:
         """``{"style": classes (N,)}`` of ``stage``'s style measured on ``style_source``, for the stage's ``generate``
@@ -156,7 +160,7 @@ class GenerationPlan:
         One sample at a time: a batched decode differs in the last bits with the batch size. Where the settings ask
         for the voice decoder and the output continues its reference, the frames after the known ones in its voice."""
         codec = model.codec
-        if settings.voice_decoder and self.reference is not None and self.reference_continues:
+        if settings.voice_decoder and self.reference_continues:
             known = min(max(0, self.acoustic.shape[2] - first), ids.shape[2])
             rows = [codec.decode_in_voice(row[None], self.acoustic[:1], known) for row in ids]
         else:
@@ -278,8 +282,7 @@ class AudioLM:
         return GenerationPlan(sem[:, None].expand(num_samples, -1, -1), acoustic.expand(num_samples, -1, -1),
                               frames=acoustic.shape[2] + round(seconds * self.config.acoustic_rate),
                               samples=len(prompt) + round(seconds * self.config.sample_rate),
-                              prompt_samples=len(prompt), reference=prompt, style_source=prompt, output_gain=1 / gain,
-                              reference_continues=True)
+                              prompt_samples=len(prompt), reference=prompt, style_source=prompt, output_gain=1 / gain)
 
     def acoustic_generation(self, wav: np.ndarray, voice: np.ndarray | None = None, num_samples: int = 1,
                             seed: int = 0, settings: GenerationSettings | None = None,
