@@ -74,9 +74,8 @@ class GenerationSettings:
         temperatures = temperatures or self.temperatures
         semantic, coarse, fine = (replace(s, temperature=t, top_k=top_k or s.top_k, top_p=top_p or s.top_p)
                                   for s, t in zip((self.semantic, self.coarse, self.fine), temperatures))
-        return GenerationSettings(semantic, coarse if guidance is None else replace(coarse, guidance=guidance), fine,
-                                  self.voice_prior if voice_prior is None else voice_prior, self.fine_by_example,
-                                  self.voice_decoder)
+        return replace(self, semantic=semantic, coarse=coarse if guidance is None else replace(coarse, guidance=guidance),
+                       fine=fine, voice_prior=self.voice_prior if voice_prior is None else voice_prior)
 
     def save(self, folder: str | Path) -> None:
         (Path(folder) / GENERATION_CONFIG).write_text(json.dumps(config_to_dict(self), indent=2))
