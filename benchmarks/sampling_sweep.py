@@ -4,12 +4,14 @@ the reader is nearest, acoustic generation's re-tokenized semantic agreement wit
 voice prompt (3 s of the next reader) how often that reader is nearest and the agreement.
 
     python benchmarks/sampling_sweep.py BUNDLE [--speakers 5] [--prompts 1] [--guidance 1 2 4]
-        [--voice-prior 0 8 16] [--fine-by-example 0 4] [--coarse-temperature 0.6 0.8] [--threads 1]
+        [--voice-prior 0 8 16] [--fine-by-example 0 4] [--coarse-temperature 0.6 0.8]
+        [--semantic-temperature 0.8 1.0] [--threads 1]
 
-Without ``--guidance``, ``--voice-prior``, ``--fine-by-example`` or ``--coarse-temperature`` it compares the
+Without ``--guidance``, ``--voice-prior``, ``--fine-by-example``, ``--coarse-temperature`` or
+``--semantic-temperature`` it compares the
 bundle's own settings with a few others; with them, the bundle's own settings at each coarse guidance weight,
-voice-prior weight, number of reference frames the fine levels are taken from (``audiolm.voice_prior``) or
-coarse temperature. ``--prompts N`` continues N prompts
+voice-prior weight, number of reference frames the fine levels are taken from (``audiolm.voice_prior``),
+coarse or semantic temperature. ``--prompts N`` continues N prompts
 per reader (its first N test utterances long enough, seed = reader * N + prompt); every setting continues the
 same prompts with the same seeds, so the continuation SIM is also compared prompt by prompt (paired) with the
 first setting's.
@@ -36,8 +38,12 @@ from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
 
 def settings_to_try(own: GenerationSettings, guidance: list[float] | None, voice_prior: list[float] | None = None,
                     fine_by_example: list[int] | None = None,
-                    coarse_temperature: list[float] | None = None) -> dict[str, GenerationSettings]:
+                    coarse_temperature: list[float] | None = None,
+                    semantic_temperature: list[float] | None = None) -> dict[str, GenerationSettings]:
     tried = {}
+    if semantic_temperature:
+        tried.update({f"the bundle's, semantic T {t:g}": replace(own, semantic=replace(own.semantic, temperature=t))
+                      for t in semantic_temperature})
     if coarse_temperature:
         tried.update({f"the bundle's, coarse T {t:g}": replace(own, coarse=replace(own.coarse, temperature=t))
                       for t in coarse_temperature})
@@ -68,6 +74,8 @@ def main() -> None:
                         "fine stage)")
     p.add_argument("--coarse-temperature", type=float, nargs="+", default=None,
                    help="coarse temperatures to try with the bundle's own settings")
+    p.add_argument("--semantic-temperature", type=float, nargs="+", default=None,
+                   help="semantic-stage temperatures to try with the bundle's own settings")
     p.add_argument("--prompts", type=int, default=1, help="continuations per reader")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
@@ -78,7 +86,8 @@ def main() -> None:
     centre = centroids({s: embedder.embed_all(real.enroll[s]) for s in real.speakers})
     first_sims = None
     for name, settings in settings_to_try(model.default_settings, a.guidance, a.voice_prior,
-                                          a.fine_by_example, a.coarse_temperature).items():
+                                          a.fine_by_example, a.coarse_temperature,
+                                          a.semantic_temperature).items():
         sims, hits, agree, voice_hits, voice_agree = [], [], [], [], []
         for i, s in enumerate(real.speakers):
             prompts = [u[:3 * sr] for u in real.test[s] if len(u) >= 3 * sr][:a.prompts] or [real.test[s][0][:3 * sr]]
