@@ -8,13 +8,11 @@ voice prompt (3 s of the next reader) how often that reader is nearest and the a
         [--semantic-temperature 0.8 1.0] [--threads 1]
 
 Without ``--guidance``, ``--voice-prior``, ``--fine-by-example``, ``--coarse-temperature`` or
-``--semantic-temperature`` it compares the
-bundle's own settings with a few others; with them, the bundle's own settings at each coarse guidance weight,
-voice-prior weight, number of reference frames the fine levels are taken from (``audiolm.voice_prior``),
-coarse or semantic temperature. ``--prompts N`` continues N prompts
-per reader (its first N test utterances long enough, seed = reader * N + prompt); every setting continues the
-same prompts with the same seeds, so the continuation SIM is also compared prompt by prompt (paired) with the
-first setting's.
+``--semantic-temperature`` it compares the bundle's own settings with a few others; with them, the bundle's own
+settings at each coarse guidance weight, voice-prior weight, number of reference frames the fine levels are taken
+from (``audiolm.voice_prior``), coarse or semantic temperature. ``--prompts N`` continues N prompts per reader (its
+first N test utterances long enough, seed = reader * N + prompt); every setting continues the same prompts with the
+same seeds, so the continuation SIM is also compared prompt by prompt (paired) with the first setting's.
 
 A quick check between full evaluations (one input per reader); ``python -m audiolm eval`` gives the reference
 figures.
@@ -36,17 +34,15 @@ from audiolm.evaluation.similarity import SpeakerEmbedder, centroids, cosine, ne
 from audiolm.evaluation.voices import real_voices  # noqa: E402
 from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
 
+
 def settings_to_try(own: GenerationSettings, guidance: list[float] | None, voice_prior: list[float] | None = None,
                     fine_by_example: list[int] | None = None,
                     coarse_temperature: list[float] | None = None,
                     semantic_temperature: list[float] | None = None) -> dict[str, GenerationSettings]:
     tried = {}
-    if semantic_temperature:
-        tried.update({f"the bundle's, semantic T {t:g}": replace(own, semantic=replace(own.semantic, temperature=t))
-                      for t in semantic_temperature})
-    if coarse_temperature:
-        tried.update({f"the bundle's, coarse T {t:g}": replace(own, coarse=replace(own.coarse, temperature=t))
-                      for t in coarse_temperature})
+    for role, temperatures in (("semantic", semantic_temperature), ("coarse", coarse_temperature)):
+        for t in temperatures or []:
+            tried[f"the bundle's, {role} T {t:g}"] = replace(own, **{role: replace(getattr(own, role), temperature=t)})
     if guidance:
         tried.update({f"the bundle's, coarse guidance {w:g}": own.with_overrides(guidance=w) for w in guidance})
     if voice_prior:
