@@ -1,5 +1,7 @@
+import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,6 +43,19 @@ def wav_file(tmp_path):
     path = tmp_path / "voice.wav"
     soundfile.write(path, synthetic_voice(2.0, 16000), 16000)
     return path
+
+
+@pytest.fixture
+def repo_script():
+    """A loader of this repository's scripts as modules, by path from its root (``benchmarks/piano_sweep.py``):
+    they are not part of the installed package."""
+    def load(relative: str):
+        path = Path(__file__).resolve().parents[1] / relative
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 def rng(seed=0):

@@ -120,14 +120,8 @@ def test_bench_shows_the_peer_side_by_side(tmp_path):
         "skipped": "peer_lucidrains.py exited with 2: cannot import audiolm_pytorch"}
 
 
-def test_peer_stubs_raise_when_called():
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(__file__).resolve().parents[1] / "audiolm" / "peer_lucidrains.py"
-    spec = importlib.util.spec_from_file_location("peer", path)
-    peer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(peer)  # defines functions only: no stubs installed on import
+def test_peer_stubs_raise_when_called(repo_script):
+    peer = repo_script("audiolm/peer_lucidrains.py")  # defines functions only: no stubs installed on import
     saved = {name: sys.modules.get(name) for name in ("torchaudio", "fairseq", "wandb")}
     try:
         for name in saved:

@@ -142,26 +142,3 @@ def test_eval_command_writes_every_figure(tiny_recipe_run, tmp_path):
     card = (card_dir / "README.md").read_text()
     assert "| continuation, 3 s prompts | speaker-ID = prompt speaker |" in card
     assert "license: mit" in card and "Not measured yet" not in card
-
-
-def test_speech_sampling_sweep_varies_one_setting_at_a_time():
-    """benchmarks/sampling_sweep.py: each value asked for is one setting, the bundle's own but for that field."""
-    import importlib.util
-    from dataclasses import replace
-    from pathlib import Path
-
-    from audiolm.pipeline import GenerationSettings
-    from audiolm.sampling import SamplingConfig
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "sampling_sweep.py"
-    spec = importlib.util.spec_from_file_location("sampling_sweep", path)
-    sweep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sweep)
-    own = GenerationSettings(semantic=SamplingConfig(1.0), coarse=SamplingConfig(0.8, guidance=4.0), voice_prior=12.0)
-    tried = sweep.settings_to_try(own, None, semantic_temperature=[0.8], coarse_temperature=[0.6], voice_prior=[16])
-    assert list(tried) == ["the bundle's, semantic T 0.8", "the bundle's, coarse T 0.6",
-                           "the bundle's, voice prior 16"]
-    assert tried["the bundle's, semantic T 0.8"] == replace(own, semantic=replace(own.semantic, temperature=0.8))
-    assert tried["the bundle's, coarse T 0.6"] == replace(own, coarse=replace(own.coarse, temperature=0.6))
-    assert tried["the bundle's, voice prior 16"] == replace(own, voice_prior=16.0)
-    assert "the bundle's own" in sweep.settings_to_try(own, None)

@@ -290,19 +290,13 @@ def test_the_shipped_bundles_sample_as_their_recipes_say(bundle, recipe):
     assert GenerationSettings.load(bundle) == RECIPES[recipe]().sampling
 
 
-def test_piano_sweep_varies_one_setting_at_a_time():
+def test_piano_sweep_varies_one_setting_at_a_time(repo_script):
     """benchmarks/piano_sweep.py: each value asked for is one setting, the bundle's own but for that field;
     nothing asked for is the bundle's own settings alone."""
-    import importlib.util
-    from pathlib import Path
-
     from audiolm.pipeline import GenerationSettings
     from audiolm.sampling import SamplingConfig
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "piano_sweep.py"
-    spec = importlib.util.spec_from_file_location("piano_sweep", path)
-    sweep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sweep)
+    sweep = repo_script("benchmarks/piano_sweep.py")
     own = GenerationSettings(semantic=SamplingConfig(1.0, prefix_knn=0.6), coarse=SamplingConfig(1.1), fine_by_example=4)
     assert sweep.settings_to_try(own) == {"the bundle's own": own}
     tried = sweep.settings_to_try(own, coarse_guidance=[1, 3], semantic_temperature=[1.2])

@@ -75,3 +75,21 @@ def test_sample_generators_keep_each_sample_on_its_own_stream():
     assert torch.equal(SampleGenerators(7, 1).rand(5, "cpu"), torch.rand(5, 1, generator=torch.Generator().manual_seed(7)))
     assert len({sample_seed(7, i) for i in range(100)}) == 100 and all(0 <= sample_seed(7, i) <= SEED_MAX
                                                                      for i in range(100))
+
+
+
+def test_speech_sampling_sweep_varies_one_setting_at_a_time(repo_script):
+    """benchmarks/sampling_sweep.py: each value asked for is one setting, the bundle's own but for that field."""
+    from dataclasses import replace
+
+    from audiolm.pipeline import GenerationSettings
+
+    sweep = repo_script("benchmarks/sampling_sweep.py")
+    own = GenerationSettings(semantic=SamplingConfig(1.0), coarse=SamplingConfig(0.8, guidance=4.0), voice_prior=12.0)
+    tried = sweep.settings_to_try(own, None, semantic_temperature=[0.8], coarse_temperature=[0.6], voice_prior=[16])
+    assert list(tried) == ["the bundle's, semantic T 0.8", "the bundle's, coarse T 0.6",
+                           "the bundle's, voice prior 16"]
+    assert tried["the bundle's, semantic T 0.8"] == replace(own, semantic=replace(own.semantic, temperature=0.8))
+    assert tried["the bundle's, coarse T 0.6"] == replace(own, coarse=replace(own.coarse, temperature=0.6))
+    assert tried["the bundle's, voice prior 16"] == replace(own, voice_prior=16.0)
+    assert "the bundle's own" in sweep.settings_to_try(own, None)
