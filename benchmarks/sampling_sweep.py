@@ -5,14 +5,15 @@ voice prompt (3 s of the next reader) how often that reader is nearest and the a
 
     python benchmarks/sampling_sweep.py BUNDLE [--speakers 5] [--prompts 1] [--guidance 1 2 4]
         [--voice-prior 0 8 16] [--fine-by-example 0 4] [--coarse-temperature 0.6 0.8]
-        [--semantic-temperature 0.8 1.0] [--threads 1]
+        [--semantic-temperature 0.8 1.0] [--coarse-top-p 0.9 0.95] [--threads 1]
 
-Without ``--guidance``, ``--voice-prior``, ``--fine-by-example``, ``--coarse-temperature`` or
-``--semantic-temperature`` it compares the bundle's own settings with a few others; with them, the bundle's own
-settings at each coarse guidance weight, voice-prior weight, number of reference frames the fine levels are taken
-from (``audiolm.voice_prior``), coarse or semantic temperature. ``--prompts N`` continues N prompts per reader (its
-first N test utterances long enough, seed = reader * N + prompt); every setting continues the same prompts with the
-same seeds, so the continuation SIM is also compared prompt by prompt (paired) with the first setting's.
+Without ``--guidance``, ``--voice-prior``, ``--fine-by-example``, ``--coarse-temperature``,
+``--semantic-temperature`` or ``--coarse-top-p`` it compares the bundle's own settings with a few others; with
+them, the bundle's own settings at each coarse guidance weight, voice-prior weight, number of reference frames the
+fine levels are taken from (``audiolm.voice_prior``), coarse or semantic temperature, or coarse nucleus (top-p).
+``--prompts N`` continues N prompts per reader (its first N test utterances long enough, seed = reader * N +
+prompt); every setting continues the same prompts with the same seeds, so the continuation SIM is also compared
+prompt by prompt (paired) with the first setting's.
 
 A quick check between full evaluations (one input per reader); ``python -m audiolm eval`` gives the reference
 figures.
@@ -38,11 +39,14 @@ from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
 def settings_to_try(own: GenerationSettings, guidance: list[float] | None, voice_prior: list[float] | None = None,
                     fine_by_example: list[int] | None = None,
                     coarse_temperature: list[float] | None = None,
-                    semantic_temperature: list[float] | None = None) -> dict[str, GenerationSettings]:
+                    semantic_temperature: list[float] | None = None,
+                    coarse_top_p: list[float] | None = None) -> dict[str, GenerationSettings]:
     tried = {}
     for role, temperatures in (("semantic", semantic_temperature), ("coarse", coarse_temperature)):
         for t in temperatures or []:
             tried[f"the bundle's, {role} T {t:g}"] = replace(own, **{role: replace(getattr(own, role), temperature=t)})
+    for p in coarse_top_p or []:
+        tried[f"the bundle's, coarse top-p {p:g}"] = replace(own, coarse=replace(own.coarse, top_p=p))
     if guidance:
         tried.update({f"the bundle's, coarse guidance {w:g}": own.with_overrides(guidance=w) for w in guidance})
     if voice_prior:
@@ -72,6 +76,8 @@ def main() -> None:
                    help="coarse temperatures to try with the bundle's own settings")
     p.add_argument("--semantic-temperature", type=float, nargs="+", default=None,
                    help="semantic-stage temperatures to try with the bundle's own settings")
+    p.add_argument("--coarse-top-p", type=float, nargs="+", default=None,
+                   help="coarse nucleus (top-p) thresholds to try with the bundle's own settings")
     p.add_argument("--prompts", type=int, default=1, help="continuations per reader")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
@@ -83,7 +89,7 @@ def main() -> None:
     first_sims = None
     for name, settings in settings_to_try(model.default_settings, a.guidance, a.voice_prior,
                                           a.fine_by_example, a.coarse_temperature,
-                                          a.semantic_temperature).items():
+                                          a.semantic_temperature, a.coarse_top_p).items():
         sims, hits, agree, voice_hits, voice_agree = [], [], [], [], []
         for i, s in enumerate(real.speakers):
             prompts = [u[:3 * sr] for u in real.test[s] if len(u) >= 3 * sr][:a.prompts] or [real.test[s][0][:3 * sr]]

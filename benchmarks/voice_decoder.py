@@ -60,7 +60,16 @@ def main(argv=None):
                             ("voice decoder", codec.decode_in_voice(ids, ids[:, :, :known])[0].numpy())):
             judge.add(audio[P:], {f"true {name}": speaker})
     true = {k.split(" ", 1)[1]: round(v, 4) for k, v in judge.figures(*(k for k in judge.rows)).items()}
-    print(json.dumps({"true ids": true}), flush=True)
+    for i, (speaker, waves) in enumerate(clips):
+        other, other_waves = clips[(i + 1) % len(clips)]
+        ids = codec.encode(torch.from_numpy(waves[0][:P + N])[None])[:, :, P // codec.hop_length:]
+        reference = codec.encode(torch.from_numpy(other_waves[0][:P])[None])
+        judge.add(codec.decode_in_voice(ids, reference)[0].numpy(),
+                  {"sim to the ids' reader": speaker, "sim to the reference's reader": other},
+                  {"reference's reader nearest": other, "ids' reader nearest": speaker})
+    conversion = {k: round(v, 4) for k, v in judge.figures("sim to the ids' reader", "sim to the reference's reader",
+                                                            "reference's reader nearest", "ids' reader nearest").items()}
+    print(json.dumps({"true ids": true, "conversion": conversion}), flush=True)
     settings = {on: replace(model.default_settings, voice_decoder=on) for on in (False, True)}
     for i, (speaker, wav) in enumerate((s, w[:P + N]) for s, waves in clips for w in waves):
         for on in (False, True):
@@ -68,7 +77,7 @@ def main(argv=None):
             audio = result.audio[0, result.prompt_samples:]
             judge.add(audio, {f"sim {on}": speaker}, {f"nearest {on}": speaker})
     nearest = judge.figures("nearest False", "nearest True")
-    out = {"bundle": args.bundle, "true ids": true, "continuations": len(judge.rows["sim True"]),
+    out = {"bundle": args.bundle, "true ids": true, "conversion": conversion, "continuations": len(judge.rows["sim True"]),
            "voice decoder off": {"sim": round(float(np.mean(judge.rows["sim False"])), 4),
                                  "nearest": round(nearest["nearest False"], 3)},
            "voice decoder on": {**paired(judge, "sim True", "sim False"), "nearest": round(nearest["nearest True"], 3)}}

@@ -86,10 +86,12 @@ def test_speech_sampling_sweep_varies_one_setting_at_a_time(repo_script):
 
     sweep = repo_script("benchmarks/sampling_sweep.py")
     own = GenerationSettings(semantic=SamplingConfig(1.0), coarse=SamplingConfig(0.8, guidance=4.0), voice_prior=12.0)
-    tried = sweep.settings_to_try(own, None, semantic_temperature=[0.8], coarse_temperature=[0.6], voice_prior=[16])
+    tried = sweep.settings_to_try(own, None, semantic_temperature=[0.8], coarse_temperature=[0.6], voice_prior=[16],
+                                  coarse_top_p=[0.9])
     assert list(tried) == ["the bundle's, semantic T 0.8", "the bundle's, coarse T 0.6",
-                           "the bundle's, voice prior 16"]
+                           "the bundle's, coarse top-p 0.9", "the bundle's, voice prior 16"]
     assert tried["the bundle's, semantic T 0.8"] == replace(own, semantic=replace(own.semantic, temperature=0.8))
     assert tried["the bundle's, coarse T 0.6"] == replace(own, coarse=replace(own.coarse, temperature=0.6))
+    assert tried["the bundle's, coarse top-p 0.9"] == replace(own, coarse=replace(own.coarse, top_p=0.9))
     assert tried["the bundle's, voice prior 16"] == replace(own, voice_prior=16.0)
     assert "the bundle's own" in sweep.settings_to_try(own, None)
