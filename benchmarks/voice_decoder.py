@@ -51,20 +51,19 @@ def main(argv=None):
     real = real_voices(default_heldout_dir(), sr, READERS)
     judge = SpeakerSimilarity(SpeakerEmbedder(sr), {s: real.enroll[s] for s in real.speakers})
     clips = [(s, long_enough(real.test[s], PROMPT_SECONDS + NEXT_SECONDS, sr)[:PER_READER]) for s in real.speakers]
+    known, true_ids = P // codec.hop_length, {}
     for speaker, waves in clips:
         wav = waves[0][:P + N]
-        ids = codec.encode(torch.from_numpy(wav)[None])
-        known = P // codec.hop_length
+        ids = true_ids[speaker] = codec.encode(torch.from_numpy(wav)[None])
         for name, audio in (("real", wav), ("all levels", codec.decode(ids)[0].numpy()),
                             (f"first {levels} levels", codec.decode(ids[:, :levels])[0].numpy()),
                             ("voice decoder", codec.decode_in_voice(ids, ids[:, :, :known])[0].numpy())):
             judge.add(audio[P:], {f"true {name}": speaker})
     true = {k.split(" ", 1)[1]: round(v, 4) for k, v in judge.figures(*(k for k in judge.rows)).items()}
-    for i, (speaker, waves) in enumerate(clips):
-        other, other_waves = clips[(i + 1) % len(clips)]
-        ids = codec.encode(torch.from_numpy(waves[0][:P + N])[None])[:, :, P // codec.hop_length:]
-        reference = codec.encode(torch.from_numpy(other_waves[0][:P])[None])
-        judge.add(codec.decode_in_voice(ids, reference)[0].numpy(),
+    for i, speaker in enumerate(real.speakers):  # the same 4 s in the voice of the next reader's first 3 s
+        other = real.speakers[(i + 1) % len(real.speakers)]
+        reference = true_ids[other][:, :, :known]
+        judge.add(codec.decode_in_voice(true_ids[speaker][:, :, known:], reference)[0].numpy(),
                   {"sim to the ids' reader": speaker, "sim to the reference's reader": other},
                   {"reference's reader nearest": other, "ids' reader nearest": speaker})
     conversion = {k: round(v, 4) for k, v in judge.figures("sim to the ids' reader", "sim to the reference's reader",

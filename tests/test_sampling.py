@@ -77,7 +77,6 @@ def test_sample_generators_keep_each_sample_on_its_own_stream():
                                                                      for i in range(100))
 
 
-
 def test_speech_sampling_sweep_varies_one_setting_at_a_time(repo_script):
     """benchmarks/sampling_sweep.py: each value asked for is one setting, the bundle's own but for that field."""
     from dataclasses import replace
