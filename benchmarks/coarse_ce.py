@@ -4,8 +4,12 @@ acoustic tokens given the true semantic ids and the true past, without sampling;
 another reader's semantic ids (how much the stage reads its cond).
 
     python benchmarks/coarse_ce.py BUNDLE [BUNDLE ...] [--speakers 10] [--seconds 3]
+        [--training-readers ../shared/data/speech/librispeech/train-clean]
 
-One window per reader (its first test utterance, the first ``--seconds``).
+One window per reader (its first test utterance, the first ``--seconds``). With ``--training-readers DIR`` the
+same CE on as many recordings of readers the stage trained on (the first ones of DIR at least ``--seconds``
+long): a stage that memorised its training voices predicts them better than the held-out readers; one at the
+floor of what its inputs tell it predicts both alike.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from audiolm.audio import load_audio  # noqa: E402
 from audiolm.data.heldout import default_heldout_dir  # noqa: E402
 from audiolm.evaluation.voices import real_voices  # noqa: E402
 from audiolm.pipeline import AudioLM  # noqa: E402
@@ -54,6 +59,8 @@ def main() -> None:
     p.add_argument("--speakers", type=int, default=10)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--training-readers", type=Path, default=None,
+                   help="a folder of recordings of readers the stage trained on, one file each")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     real = real_voices(default_heldout_dir(), 16000, a.speakers)
@@ -73,6 +80,24 @@ def main() -> None:
         print(f"{bundle} ({stage.layout}): per-level CE {format_levels(rows)} nats with its own semantic ids, "
               f"{format_levels(other_rows)} with another reader's (chance {np.log(stage.config.target_codebook):.2f}), "
               f"{len(rows)} readers × {frames} frames")
+        if a.training_readers:
+            seen_rows = [per_level_ce(stage, semantic[:, None, :frames // 2],
+                                      acoustic[:, :model.config.num_coarse, :frames])
+                         for semantic, acoustic in training_clips(model, a.training_readers, len(rows), frames)]
+            print(f"  training readers ({a.training_readers}): per-level CE {format_levels(seen_rows)} nats, "
+                  f"{len(seen_rows)} readers × {frames} frames")
+
+
+def training_clips(model: AudioLM, folder: Path, count: int, frames: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Tokens of the first ``count`` recordings in ``folder`` with at least ``frames`` acoustic frames."""
+    clips = []
+    for path in sorted(folder.glob("*.flac")) + sorted(folder.glob("*.wav")):
+        semantic, acoustic = model.tokenize(model.aligned(load_audio(path, model.config.sample_rate)))
+        if acoustic.shape[2] >= frames:
+            clips.append((semantic, acoustic))
+        if len(clips) == count:
+            return clips
+    raise SystemExit(f"{folder}: fewer than {count} recordings of {frames} frames or more")
 
 
 if __name__ == "__main__":

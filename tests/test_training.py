@@ -256,6 +256,30 @@ def test_held_out_ce_benchmark_scores_each_role(tiny_recipe_run):
         assert 0.5 * chance[role] < figures[0] < 1.5 * chance[role], (role, figures)
 
 
+def test_coarse_ce_training_readers_are_the_first_long_enough_recordings(tiny_model, tmp_path, repo_script):
+    """benchmarks/coarse_ce.py --training-readers: the first recordings of the folder (by name) that have the
+    frames asked for, shorter ones skipped, and a clear stop where the folder holds too few."""
+    import soundfile
+
+    from audiolm.testing import synthetic_voice
+
+    coarse_ce = repo_script("benchmarks/coarse_ce.py")
+    sr = tiny_model.config.sample_rate
+    for name, seconds in (("a-short.wav", 0.5), ("b.wav", 2.0), ("c.wav", 1.5), ("d.wav", 2.0)):
+        soundfile.write(tmp_path / name, synthetic_voice(seconds, sr), sr)
+    frames = tiny_model.coarse_stage.config.window_frames  # about 1 s
+    clips = coarse_ce.training_clips(tiny_model, tmp_path, 2, frames)
+    expected = [tiny_model.tokenize(tiny_model.aligned(synthetic_voice(s, sr)))[1] for s in (2.0, 1.5)]
+    assert [acoustic.shape for _, acoustic in clips] == [e.shape for e in expected]
+    assert all(torch.equal(acoustic, e) for (_, acoustic), e in zip(clips, expected))
+    with torch.inference_mode():
+        ce = coarse_ce.per_level_ce(tiny_model.coarse_stage, clips[0][0][:, None, :frames // 2],
+                                    clips[0][1][:, :tiny_model.config.num_coarse, :frames])
+    assert ce.shape == (tiny_model.config.num_coarse,) and np.isfinite(ce).all()
+    with pytest.raises(SystemExit, match="fewer than 4"):
+        coarse_ce.training_clips(tiny_model, tmp_path, 4, frames)
+
+
 @needs_espeak
 def test_reused_components_come_from_the_bundle_untrained(tiny_recipe_run, tmp_path):
     """``--reuse-from BUNDLE --reuse codec semantic fine``: those components are the bundle's own weights, only
