@@ -7,8 +7,8 @@ another reader's semantic ids (how much the stage reads its cond).
         [--training-readers ../shared/data/speech/librispeech/train-clean]
 
 One window per reader (its first test utterance, the first ``--seconds``). With ``--training-readers DIR`` the
-same CE on as many recordings of readers the stage trained on (the first ones of DIR at least ``--seconds``
-long): a stage that memorised its training voices predicts them better than the held-out readers; one at the
+same CE on as many recordings of readers the stage trained on (the first ones of DIR as long as the held-out
+windows): a stage that memorised its training voices predicts them better than the held-out readers; one at the
 floor of what its inputs tell it predicts both alike.
 """
 from __future__ import annotations

@@ -266,7 +266,7 @@ def test_coarse_ce_training_readers_are_the_first_long_enough_recordings(tiny_mo
     coarse_ce = repo_script("benchmarks/coarse_ce.py")
     sr = tiny_model.config.sample_rate
     for name, seconds in (("a-short.wav", 0.5), ("b.wav", 2.0), ("c.wav", 1.5), ("d.wav", 2.0)):
-        soundfile.write(tmp_path / name, synthetic_voice(seconds, sr), sr)
+        soundfile.write(tmp_path / name, synthetic_voice(seconds, sr), sr, subtype="FLOAT")  # read back exactly
     frames = tiny_model.coarse_stage.config.window_frames  # about 1 s
     clips = coarse_ce.training_clips(tiny_model, tmp_path, 2, frames)
     expected = [tiny_model.tokenize(tiny_model.aligned(synthetic_voice(s, sr)))[1] for s in (2.0, 1.5)]
