@@ -71,8 +71,8 @@ def main() -> None:
         frames = min([frames, stage.config.window_frames] + [a.shape[2] for _, a in clips]) // 2 * 2
         rows, other_rows = [], []
         for i, (semantic, acoustic) in enumerate(clips):
-            target = acoustic[:, :model.config.num_coarse, :frames]
-            rows.append(per_level_ce(stage, semantic[:, None, :frames // 2], target))
+            cond, target = window(model, semantic, acoustic, frames)
+            rows.append(per_level_ce(stage, cond, target))
             # the next reader's semantic ids under this reader's acoustic tokens: a stage that reads its cond
             # predicts worse with them; one that follows only the acoustic history does not notice
             other = clips[(i + 1) % len(clips)][0]
@@ -81,11 +81,15 @@ def main() -> None:
               f"{format_levels(other_rows)} with another reader's (chance {np.log(stage.config.target_codebook):.2f}), "
               f"{len(rows)} readers × {frames} frames")
         if a.training_readers:
-            seen_rows = [per_level_ce(stage, semantic[:, None, :frames // 2],
-                                      acoustic[:, :model.config.num_coarse, :frames])
+            seen_rows = [per_level_ce(stage, *window(model, semantic, acoustic, frames))
                          for semantic, acoustic in training_clips(model, a.training_readers, len(rows), frames)]
             print(f"  training readers ({a.training_readers}): per-level CE {format_levels(seen_rows)} nats, "
                   f"{len(seen_rows)} readers × {frames} frames")
+
+
+def window(model: AudioLM, semantic: torch.Tensor, acoustic: torch.Tensor, frames: int):
+    """A clip's first ``frames`` coarse frames and the semantic ids under them: the stage's ``(cond, target)``."""
+    return semantic[:, None, :frames // 2], acoustic[:, :model.config.num_coarse, :frames]
 
 
 def training_clips(model: AudioLM, folder: Path, count: int, frames: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
