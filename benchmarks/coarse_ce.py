@@ -24,6 +24,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from audiolm.audio import load_audio  # noqa: E402
 from audiolm.data.heldout import default_heldout_dir  # noqa: E402
+from audiolm.data.shared_data import audio_files  # noqa: E402
 from audiolm.evaluation.voices import real_voices  # noqa: E402
 from audiolm.pipeline import AudioLM  # noqa: E402
 
@@ -76,7 +77,7 @@ def main() -> None:
             # the next reader's semantic ids under this reader's acoustic tokens: a stage that reads its cond
             # predicts worse with them; one that follows only the acoustic history does not notice
             other = clips[(i + 1) % len(clips)][0]
-            other_rows.append(per_level_ce(stage, other[:, None, :frames // 2], target))
+            other_rows.append(per_level_ce(stage, window(model, other, acoustic, frames)[0], target))
         print(f"{bundle} ({stage.layout}): per-level CE {format_levels(rows)} nats with its own semantic ids, "
               f"{format_levels(other_rows)} with another reader's (chance {np.log(stage.config.target_codebook):.2f}), "
               f"{len(rows)} readers × {frames} frames")
@@ -95,7 +96,7 @@ def window(model: AudioLM, semantic: torch.Tensor, acoustic: torch.Tensor, frame
 def training_clips(model: AudioLM, folder: Path, count: int, frames: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Tokens of the first ``count`` recordings in ``folder`` with at least ``frames`` acoustic frames."""
     clips = []
-    for path in sorted(folder.glob("*.flac")) + sorted(folder.glob("*.wav")):
+    for path in audio_files(folder):
         semantic, acoustic = model.tokenize(model.aligned(load_audio(path, model.config.sample_rate)))
         if acoustic.shape[2] >= frames:
             clips.append((semantic, acoustic))

@@ -273,8 +273,7 @@ def test_coarse_ce_training_readers_are_the_first_long_enough_recordings(tiny_mo
     assert [acoustic.shape for _, acoustic in clips] == [e.shape for e in expected]
     assert all(torch.equal(acoustic, e) for (_, acoustic), e in zip(clips, expected))
     with torch.inference_mode():
-        ce = coarse_ce.per_level_ce(tiny_model.coarse_stage, clips[0][0][:, None, :frames // 2],
-                                    clips[0][1][:, :tiny_model.config.num_coarse, :frames])
+        ce = coarse_ce.per_level_ce(tiny_model.coarse_stage, *coarse_ce.window(tiny_model, *clips[0], frames))
     assert ce.shape == (tiny_model.config.num_coarse,) and np.isfinite(ce).all()
     with pytest.raises(SystemExit, match="fewer than 4"):
         coarse_ce.training_clips(tiny_model, tmp_path, 4, frames)
