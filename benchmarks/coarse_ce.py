@@ -41,11 +41,17 @@ def per_level_ce(stage, cond: torch.Tensor, target: torch.Tensor, first_frame: i
                              reduction="none").reshape(D.shape[2], L)
         valid = (D[0] != stage.config.pad).T
         return np.array([float(ce[:, k][valid[:, k]].mean()) for k in range(L)])
-    T, ids = target.shape[2], stage.flatten(cond, target)
-    logits = stage.lm(ids[:, :-1])[:, stage.loss_positions(cond, ids, T) - 1]  # (1, T, L, V): p predicts p + 1
-    per = torch.stack([logits[:, :, i, o:o + K] for i, o in enumerate(stage.target_offsets.tolist())], 2)
-    return F.cross_entropy(per.reshape(-1, K), target.transpose(1, 2).reshape(-1),
+    T, per = target.shape[2], per_level_logits(stage, cond, target)
+    return F.cross_entropy(per.reshape(-1, K), target[0].T.reshape(-1),
                            reduction="none").reshape(T, L)[first_frame:].mean(0).numpy()
+
+
+def per_level_logits(stage, cond: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """A flat or interleaved stage's teacher-forced logits ``(T, L, K)`` of each target frame and level of one
+    window (``cond`` ``(1, 1, T / 2)``, ``target`` ``(1, L, T)``): each given the true ids before it."""
+    K, ids = stage.config.target_codebook, stage.flatten(cond, target)
+    logits = stage.lm(ids[:, :-1])[:, stage.loss_positions(cond, ids, target.shape[2]) - 1]  # p predicts p + 1
+    return torch.stack([logits[0, :, i, o:o + K] for i, o in enumerate(stage.target_offsets.tolist())], 1)
 
 
 def format_levels(ce: list[np.ndarray]) -> str:

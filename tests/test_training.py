@@ -279,6 +279,32 @@ def test_coarse_ce_training_readers_are_the_first_long_enough_recordings(tiny_mo
         coarse_ce.training_clips(tiny_model, tmp_path, 4, frames)
 
 
+def test_teacher_forced_draws_score_the_true_frames_and_draw_reproducibly(tiny_model, repo_script):
+    """benchmarks/voice_stages.py's teacher-forced draws: the CE it reports is the stage's CE of the true ids of the
+    frames after the prompt in the clip's last window (coarse_ce.per_level_ce with those frames scored), the audio
+    is the rendering of the frames after the prompt, and one seed draws the same frames."""
+    from audiolm.testing import synthetic_voice
+
+    voice_stages, coarse_ce = repo_script("benchmarks/voice_stages.py"), repo_script("benchmarks/coarse_ce.py")
+    model, sr = tiny_model, tiny_model.config.sample_rate
+    clip = model.aligned(synthetic_voice(1.6, sr))
+    semantic, acoustic = model.tokenize(clip)
+    total, window = acoustic.shape[2], model.coarse_stage.config.window_frames
+    lo = total - window // 2 * 2
+    assert lo > 0  # the clip's last window starts after its first frame
+    prompt = lo + 10  # the prompt's last 10 frames are the drawn frames' context in that window
+    with torch.inference_mode():
+        audio, ce = voice_stages.teacher_forced_draws(model, clip, prompt, seed=3)
+        again, _ = voice_stages.teacher_forced_draws(model, clip, prompt, seed=3)
+        other, _ = voice_stages.teacher_forced_draws(model, clip, prompt, seed=4)
+        expected = coarse_ce.per_level_ce(model.coarse_stage, semantic[:, None, lo // 2:total // 2],
+                                          acoustic[:, :model.config.num_coarse, lo:], first_frame=prompt - lo)
+    assert audio.shape == ((total - prompt) * model.codec.hop_length,)
+    np.testing.assert_allclose(ce, expected, rtol=1e-5)
+    np.testing.assert_array_equal(audio, again)
+    assert not np.array_equal(audio, other)
+
+
 @needs_espeak
 def test_reused_components_come_from_the_bundle_untrained(tiny_recipe_run, tmp_path):
     """``--reuse-from BUNDLE --reuse codec semantic fine``: those components are the bundle's own weights, only
