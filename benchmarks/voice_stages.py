@@ -61,6 +61,9 @@ def teacher_forced_draws(model: AudioLM, clip: np.ndarray, prompt_frames: int,
     semantic, ids = model.tokenize(clip)
     total = ids.shape[2]
     lo = total - min(total, stage.config.window_frames) // 2 * 2
+    if prompt_frames < lo:
+        raise ValueError(f"the frames after the prompt ({total - prompt_frames}) must fit the coarse window "
+                         f"after some of the prompt ({total - lo} frames)")
     logits = per_level_logits(stage, semantic[:, None, lo // 2:total // 2], ids[:, :Qc, lo:])  # (T, Qc, K)
     drawn = torch.arange(lo, total) >= prompt_frames
     true = ids[0, :Qc, lo:].T[drawn]

@@ -292,7 +292,7 @@ def test_teacher_forced_draws_score_the_true_frames_and_draw_reproducibly(tiny_m
     total, window = acoustic.shape[2], model.coarse_stage.config.window_frames
     lo = total - window // 2 * 2
     assert lo > 0  # the clip's last window starts after its first frame
-    prompt = lo + 10  # the prompt's last 10 frames are the drawn frames' context in that window
+    prompt = lo + 10  # the window's first 10 frames are the prompt's (context), the rest are drawn
     with torch.inference_mode():
         audio, ce = voice_stages.teacher_forced_draws(model, clip, prompt, seed=3)
         again, _ = voice_stages.teacher_forced_draws(model, clip, prompt, seed=3)
@@ -303,6 +303,8 @@ def test_teacher_forced_draws_score_the_true_frames_and_draw_reproducibly(tiny_m
     np.testing.assert_allclose(ce, expected, rtol=1e-5)
     np.testing.assert_array_equal(audio, again)
     assert not np.array_equal(audio, other)
+    with pytest.raises(ValueError, match="must fit the coarse window"):
+        voice_stages.teacher_forced_draws(model, clip, lo - 2, seed=3)
 
 
 @needs_espeak
