@@ -65,20 +65,18 @@ def teacher_forced_draws(model: AudioLM, clip: np.ndarray, prompt_frames: int,
         raise ValueError(f"the frames after the prompt ({total - prompt_frames}) must fit the coarse window "
                          f"after some of the prompt ({total - lo} frames)")
     logits = per_level_logits(stage, semantic[:, None, lo // 2:total // 2], ids[:, :Qc, lo:])  # (T, Qc, K)
-    drawn = torch.arange(lo, total) >= prompt_frames
-    true = ids[0, :Qc, lo:].T[drawn]
-    ce = F.cross_entropy(logits[drawn].reshape(-1, K), true.reshape(-1), reduction="none").view(-1, Qc).mean(0)
+    logits = logits[prompt_frames - lo:]  # the frames to draw: those after the prompt
+    true = ids[0, :Qc, prompt_frames:].T
+    ce = F.cross_entropy(logits.reshape(-1, K), true.reshape(-1), reduction="none").view(-1, Qc).mean(0)
     plan = GenerationPlan(semantic[:, None, :prompt_frames // 2], ids[:, :, :prompt_frames], total, None,
                           prompt_samples=prompt_frames * hop, reference=clip[:prompt_frames * hop])
     bias, _ = plan.biases(model, semantic[:, None], settings)
     if bias is not None:
-        logits = logits + torch.stack([bias.logits(q, lo, total, K)[0] for q in range(Qc)], 1)
-    probs = F.softmax(logits[drawn].reshape(-1, K) / settings.coarse.temperature, -1)
+        logits = logits + torch.stack([bias.logits(q, prompt_frames, total, K)[0] for q in range(Qc)], 1)
+    probs = F.softmax(logits.reshape(-1, K) / settings.coarse.temperature, -1)
     draws = torch.multinomial(probs, 1, generator=torch.Generator().manual_seed(seed)).view(-1, Qc)
-    window = ids[0, :Qc, lo:].clone()
-    window[:, drawn] = draws.T
     out = ids.clone()
-    out[0, :Qc, lo:] = window
+    out[0, :Qc, prompt_frames:] = draws.T
     return plan.decode(model, out, settings)[0, plan.prompt_samples:], ce.numpy()
 
 
