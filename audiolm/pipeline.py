@@ -28,6 +28,7 @@ Progress = Callable[[str, float], None]  # (stage name, fraction of that stage d
 
 
 GENERATION_CONFIG = "generation_config.json"  # a bundle's own default sampling, beside its config.json
+MAX_SEMANTIC_CANDIDATES = 64  # semantic plans drawn per sample (``GenerationSettings.semantic_candidates``)
 
 
 @dataclass
@@ -50,6 +51,10 @@ class GenerationSettings:
     # prompt (another recording than the content's) it took the prompt's voice less often than the fine levels by
     # example do (benchmarks/results/speech-mixed-progress.json, voice_decoder_2026_12_06)
     voice_decoder: bool = False
+    # where the semantic stage plans the content (continuation, unconditional), it draws this many plans per sample
+    # and keeps the one whose ids change most often (``GenerationPlan.semantic_ids``); 1 draws one. More keep more
+    # of a continuation's voice and sound less natural (progress entry semantic_plans_that_change_2026_12_07)
+    semantic_candidates: int = 1
 
     def __post_init__(self):
         if isinstance(self.voice_prior, bool) or not isinstance(self.voice_prior, numbers.Real) \
@@ -59,6 +64,10 @@ class GenerationSettings:
                 or self.fine_by_example < 0:
             raise SettingsError(f"fine_by_example must be a whole number >= 0 (reference frames; 0 = off), got "
                                 f"{shorten(self.fine_by_example)}.")
+        if isinstance(self.semantic_candidates, bool) or not isinstance(self.semantic_candidates, numbers.Integral) \
+                or not 1 <= self.semantic_candidates <= MAX_SEMANTIC_CANDIDATES:
+            raise SettingsError(f"semantic_candidates must be a whole number from 1 to {MAX_SEMANTIC_CANDIDATES}, got "
+                                f"{shorten(self.semantic_candidates)}.")
         if not isinstance(self.voice_decoder, bool):
             raise SettingsError(f"voice_decoder must be true or false, got {shorten(self.voice_decoder)}.")
 
@@ -134,6 +143,26 @@ class GenerationPlan:
         frames = max(1, round(len(self.style_source) / model.config.sample_rate * rate))
         events = style.frame_events(self.style_source, model.config.sample_rate, frames, rate)
         return {"style": style.classify(events[None], rate).expand(self.semantic.shape[0]).to(model.device)}
+
+    def semantic_ids(self, model: "AudioLM", settings: GenerationSettings, generators: SampleGenerators,
+                     progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """The output's semantic ids ``(N, 1, Ts)``: the known ones, continued by the semantic stage where the plan
+        generates them. With ``settings.semantic_candidates`` K > 1 the stage draws K plans per sample in one batch
+        and each sample keeps the plan whose ids change most often from one frame to the next (the first such).
+        Why: among plans of one prompt, those that hold ids longest keep the least of a continuation's voice. The
+        plans kept also sound less natural (predicted MOS), so the bundles draw one (the progress entry
+        ``semantic_plans_that_change_2026_12_07`` in benchmarks/results/speech-mixed-progress.json)."""
+        if not self.generate_semantic:
+            return self.semantic
+        count, (N, _, known) = settings.semantic_candidates, self.semantic.shape
+        frames = math.ceil(self.frames * model.config.semantic_rate / model.config.acoustic_rate)
+        style = {key: value.repeat(count) for key, value in self.style_kwargs(model, model.semantic_stage).items()}
+        drawn = model.semantic_stage.generate(None, self.semantic.repeat(count, 1, 1), frames, settings.semantic,
+                                              generators.with_candidates(count), progress, **style)
+        drawn = drawn.unflatten(0, (count, N))  # (K, N, 1, Ts)
+        new = drawn[..., max(known - 1, 0):]  # the drawn ids after the last known one
+        changes = (new[..., 1:] != new[..., :-1]).sum((-1, -2))  # (K, N)
+        return drawn[changes.argmax(0), torch.arange(N)]
 
     def biases(self, model: "AudioLM", semantic: torch.Tensor,
                settings: GenerationSettings) -> tuple[TokenBias | None, TokenBias | None]:
@@ -350,10 +379,7 @@ class AudioLM:
         report = (lambda name: (lambda done, total: progress(name, done / max(total, 1)))) if progress else \
             (lambda name: None)
         Qc = self.config.num_coarse
-        if plan.generate_semantic:
-            sem_frames = math.ceil(frames * self.config.semantic_rate / self.config.acoustic_rate)
-            sem = self.semantic_stage.generate(None, sem, sem_frames, settings.semantic, generator,
-                                               report("semantic"), **plan.style_kwargs(self, self.semantic_stage))
+        sem = plan.semantic_ids(self, settings, generator, report("semantic"))
         coarse_bias, fine_bias = plan.biases(self, sem, settings)
         coarse = self.coarse_stage.generate(sem, plan.acoustic[:, :Qc], frames, settings.coarse, generator,
                                             report("coarse"), coarse_bias, **plan.style_kwargs(self, self.coarse_stage))

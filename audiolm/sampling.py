@@ -45,6 +45,12 @@ def sample_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence(seed, spawn_key=(index,)).generate_state(1, np.uint32)[0])
 
 
+def candidate_seed(seed: int, index: int) -> int:
+    """The seed of candidate ``index > 0`` of a sample seeded with ``seed`` (``SampleGenerators.with_candidates``):
+    hashed apart from ``sample_seed``, so that one sample's candidates are not the batch's other samples."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint32)[0])
+
+
 class SampleGenerators:
     """One ``torch.Generator`` per sample of a batch. ``sample`` draws each sample's rows from its own
     generator, seeded by ``sample_seed(seed, i)`` alone, so sample i comes out the same whatever the
@@ -54,6 +60,15 @@ class SampleGenerators:
     def __init__(self, seed: int, num_samples: int, device: str | torch.device = "cpu"):
         self.generators = [torch.Generator(device).manual_seed(sample_seed(check_seed(seed), i))
                            for i in range(num_samples)]
+
+    def with_candidates(self, count: int) -> "SampleGenerators":
+        """Generators for ``count`` candidates of every sample, candidate-major like ``ids.repeat(count, ...)``:
+        candidate 0 draws from these very generators (what one candidate would draw), candidate ``j > 0`` of a
+        sample from a generator seeded by ``candidate_seed(the sample's seed, j)``."""
+        out = SampleGenerators.__new__(SampleGenerators)
+        out.generators = self.generators + [torch.Generator(g.device).manual_seed(candidate_seed(g.initial_seed(), j))
+                                            for j in range(1, count) for g in self.generators]
+        return out
 
     def rand(self, rows: int, device: torch.device) -> torch.Tensor:
         """``(rows, 1)`` uniforms; rows are batch-major, ``rows / num_samples`` per sample."""

@@ -16,7 +16,6 @@ to the end first.
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Iterator
 
@@ -52,11 +51,7 @@ class GenerationStream:
         report = (lambda name: (lambda done, total: self.progress(name, done / max(total, 1)))) \
             if self.progress else (lambda name: None)
         generators = SampleGenerators(self.seed, plan.semantic.shape[0], model.device)
-        sem = plan.semantic
-        if plan.generate_semantic:
-            sem_frames = math.ceil(frames * config.semantic_rate / config.acoustic_rate)
-            sem = model.semantic_stage.generate(None, sem, sem_frames, settings.semantic, generators,
-                                                report("semantic"), **plan.style_kwargs(model, model.semantic_stage))
+        sem = plan.semantic_ids(model, settings, generators, report("semantic"))
         Qc, known_coarse = config.num_coarse, plan.acoustic.shape[2]
         coarse_bias, fine_bias = plan.biases(model, sem, settings)
         fine_generators = advanced(generators, model.coarse_stage, known_coarse, frames, settings.coarse)

@@ -5,12 +5,15 @@ voice prompt (3 s of the next reader) how often that reader is nearest and the a
 
     python benchmarks/sampling_sweep.py BUNDLE [--speakers 5] [--prompts 1] [--guidance 1 2 4]
         [--voice-prior 0 8 16] [--fine-by-example 0 4] [--coarse-temperature 0.6 0.8]
-        [--semantic-temperature 0.8 1.0] [--coarse-top-p 0.9 0.95] [--threads 1]
+        [--semantic-temperature 0.8 1.0] [--coarse-top-p 0.9 0.95] [--semantic-candidates 1 8 16] [--mos]
+        [--threads 1]
 
 Without ``--guidance``, ``--voice-prior``, ``--fine-by-example``, ``--coarse-temperature``,
-``--semantic-temperature`` or ``--coarse-top-p`` it compares the bundle's own settings with a few others; with
-them, the bundle's own settings at each coarse guidance weight, voice-prior weight, number of reference frames the
-fine levels are taken from (``audiolm.voice_prior``), coarse or semantic temperature, or coarse nucleus (top-p).
+``--semantic-temperature``, ``--coarse-top-p`` or ``--semantic-candidates`` it compares the bundle's own settings
+with a few others; with them, the bundle's own settings at each coarse guidance weight, voice-prior weight, number
+of reference frames the fine levels are taken from (``audiolm.voice_prior``), coarse or semantic temperature, coarse
+nucleus (top-p), or number of semantic plans drawn per sample (``GenerationPlan.semantic_ids``). ``--mos`` adds
+each continuation's predicted MOS (DistillMOS, ``audiolm.evaluation.mos``), also paired with the first setting's.
 ``--prompts N`` continues N prompts per reader (its first N test utterances long enough, seed = reader * N +
 prompt); every setting continues the same prompts with the same seeds, so the continuation SIM is also compared
 prompt by prompt (paired) with the first setting's.
@@ -30,6 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from audiolm.data.heldout import default_heldout_dir  # noqa: E402
+from audiolm.evaluation.mos import MOSPredictor  # noqa: E402
 from audiolm.evaluation.round_trips import agreement, semantic_ids  # noqa: E402
 from audiolm.evaluation.similarity import SpeakerEmbedder, centroids, cosine, nearest  # noqa: E402
 from audiolm.evaluation.voices import real_voices  # noqa: E402
@@ -40,7 +44,8 @@ def settings_to_try(own: GenerationSettings, guidance: list[float] | None, voice
                     fine_by_example: list[int] | None = None,
                     coarse_temperature: list[float] | None = None,
                     semantic_temperature: list[float] | None = None,
-                    coarse_top_p: list[float] | None = None) -> dict[str, GenerationSettings]:
+                    coarse_top_p: list[float] | None = None,
+                    semantic_candidates: list[int] | None = None) -> dict[str, GenerationSettings]:
     tried = {}
     for role, temperatures in (("semantic", semantic_temperature), ("coarse", coarse_temperature)):
         for t in temperatures or []:
@@ -53,12 +58,23 @@ def settings_to_try(own: GenerationSettings, guidance: list[float] | None, voice
         tried.update({f"the bundle's, voice prior {w:g}": own.with_overrides(voice_prior=w) for w in voice_prior})
     if fine_by_example:
         tried.update({f"the bundle's, fine by example {k}": replace(own, fine_by_example=k) for k in fine_by_example})
+    if semantic_candidates:
+        tried.update({f"the bundle's, {k} semantic plan{'s' * (k > 1)}": replace(own, semantic_candidates=k)
+                      for k in semantic_candidates})
     if tried:
         return tried
     return {"the bundle's own": own,
             "paper (0.6 / 0.8 / 0.6)": GenerationSettings(),
             "coarse T 0.8, top-k 50": replace(own, coarse=replace(own.coarse, temperature=0.8, top_k=50)),
             "coarse T 0.6": replace(own, coarse=replace(own.coarse, temperature=0.6))}
+
+
+def _paired(values: list[float], first: np.ndarray | None) -> str:
+    """`` (+d +- se paired with the first)``; nothing for the first setting itself (``first`` None)."""
+    if first is None:
+        return ""
+    d = np.array(values) - first
+    return f" ({d.mean():+.3f} +- {d.std(ddof=1) / np.sqrt(len(d)):.3f} paired with the first)"
 
 
 def main() -> None:
@@ -78,6 +94,10 @@ def main() -> None:
                    help="semantic-stage temperatures to try with the bundle's own settings")
     p.add_argument("--coarse-top-p", type=float, nargs="+", default=None,
                    help="coarse nucleus (top-p) thresholds to try with the bundle's own settings")
+    p.add_argument("--semantic-candidates", type=int, nargs="+", default=None,
+                   help="semantic plans drawn per sample (the one whose ids change most kept), with the bundle's "
+                        "own settings")
+    p.add_argument("--mos", action="store_true", help="also each continuation's predicted MOS (DistillMOS)")
     p.add_argument("--prompts", type=int, default=1, help="continuations per reader")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
@@ -86,11 +106,12 @@ def main() -> None:
     real = real_voices(default_heldout_dir(), sr, a.speakers)
     embedder = SpeakerEmbedder(sr)
     centre = centroids({s: embedder.embed_all(real.enroll[s]) for s in real.speakers})
-    first_sims = None
+    mos = MOSPredictor() if a.mos else None
+    first_sims = first_mos = None
     for name, settings in settings_to_try(model.default_settings, a.guidance, a.voice_prior,
                                           a.fine_by_example, a.coarse_temperature,
-                                          a.semantic_temperature, a.coarse_top_p).items():
-        sims, hits, agree, voice_hits, voice_agree = [], [], [], [], []
+                                          a.semantic_temperature, a.coarse_top_p, a.semantic_candidates).items():
+        sims, hits, agree, voice_hits, voice_agree, scores = [], [], [], [], [], []
         for i, s in enumerate(real.speakers):
             prompts = [u[:3 * sr] for u in real.test[s] if len(u) >= 3 * sr][:a.prompts] or [real.test[s][0][:3 * sr]]
             for j, prompt in enumerate(prompts):
@@ -98,6 +119,8 @@ def main() -> None:
                 e = embedder.embed(out)
                 sims.append(cosine(e, centre[s]))
                 hits.append(nearest(e, centre) == s)
+                if mos is not None:
+                    scores.append(mos.predict(out))
             wav = real.test[s][-1][:6 * sr]
             gen = model.acoustic_generation(wav, seed=i, settings=settings).audio[0]
             reference = semantic_ids(model.semantic_tokenizer, wav)
@@ -106,13 +129,11 @@ def main() -> None:
             voiced = model.acoustic_generation(wav, real.test[other][0][:3 * sr], seed=i, settings=settings).audio[0]
             voice_hits.append(nearest(embedder.embed(voiced), centre) == other)
             voice_agree.append(agreement(semantic_ids(model.semantic_tokenizer, voiced[:len(wav)]), reference))
-        paired = ""
+        paired = _paired(sims, first_sims)
+        quality = f", MOS {np.mean(scores):.3f}{_paired(scores, first_mos)}" if mos is not None else ""
         if first_sims is None:
-            first_sims = np.array(sims)
-        else:
-            d = np.array(sims) - first_sims
-            paired = f" ({d.mean():+.3f} +- {d.std(ddof=1) / np.sqrt(len(d)):.3f} paired with the first)"
-        print(f"{name}: continuation SIM {np.mean(sims):.3f}{paired} over {len(sims)}, prompt's reader nearest "
+            first_sims, first_mos = np.array(sims), np.array(scores)
+        print(f"{name}: continuation SIM {np.mean(sims):.3f}{paired} over {len(sims)}{quality}, prompt's reader nearest "
               f"{100 * np.mean(hits):.0f} %; acoustic generation agreement {100 * np.mean(agree):.1f} %; with a voice "
               f"prompt: its reader nearest {100 * np.mean(voice_hits):.0f} %, agreement "
               f"{100 * np.mean(voice_agree):.1f} %", flush=True)

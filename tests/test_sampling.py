@@ -94,3 +94,5 @@ def test_speech_sampling_sweep_varies_one_setting_at_a_time(repo_script):
     assert tried["the bundle's, coarse top-p 0.9"] == replace(own, coarse=replace(own.coarse, top_p=0.9))
     assert tried["the bundle's, voice prior 16"] == replace(own, voice_prior=16.0)
     assert "the bundle's own" in sweep.settings_to_try(own, None)
+    plans = sweep.settings_to_try(own, None, semantic_candidates=[1, 8])
+    assert plans == {"the bundle's, 1 semantic plan": own, "the bundle's, 8 semantic plans": replace(own, semantic_candidates=8)}

@@ -221,6 +221,9 @@ def sampling_summary(settings) -> str:
             extra.append(f"kNN over the prompt {s.prefix_knn:g} at similarity T {s.prefix_knn_temperature:g}, "
                          "`audiolm/prefix_memory.py`")
         parts.append(f"{role} T {s.temperature:g}" + (f" ({', '.join(extra)})" if extra else ""))
+    if settings.semantic_candidates > 1:
+        parts.append(f"the semantic plan whose ids change most often of {settings.semantic_candidates} drawn "
+                     "(`GenerationPlan.semantic_ids`)")
     if settings.voice_prior:
         parts.append(f"voice prior {settings.voice_prior:g} (`audiolm/voice_prior.py`)")
     if settings.fine_by_example:
