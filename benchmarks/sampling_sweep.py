@@ -101,6 +101,8 @@ def main() -> None:
     p.add_argument("--prompts", type=int, default=1, help="continuations per reader")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
+    if a.mos and MOSPredictor.unavailable():
+        p.error(f"--mos: {MOSPredictor.unavailable()}")
     torch.set_num_threads(a.threads)
     model, sr = AudioLM.from_pretrained(a.bundle), 16000
     real = real_voices(default_heldout_dir(), sr, a.speakers)
