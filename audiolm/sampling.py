@@ -61,14 +61,20 @@ class SampleGenerators:
         self.generators = [torch.Generator(device).manual_seed(sample_seed(check_seed(seed), i))
                            for i in range(num_samples)]
 
+    @classmethod
+    def of(cls, generators: list[torch.Generator]) -> "SampleGenerators":
+        """Samples drawing from these generators, one per sample in this order (copies, candidates)."""
+        out = cls.__new__(cls)
+        out.generators = list(generators)
+        return out
+
     def with_candidates(self, count: int) -> "SampleGenerators":
         """Generators for ``count`` candidates of every sample, candidate-major like ``ids.repeat(count, ...)``:
         candidate 0 draws from these very generators (what one candidate would draw), candidate ``j > 0`` of a
         sample from a generator seeded by ``candidate_seed(the sample's seed, j)``."""
-        out = SampleGenerators.__new__(SampleGenerators)
-        out.generators = self.generators + [torch.Generator(g.device).manual_seed(candidate_seed(g.initial_seed(), j))
-                                            for j in range(1, count) for g in self.generators]
-        return out
+        return SampleGenerators.of(self.generators + [
+            torch.Generator(g.device).manual_seed(candidate_seed(g.initial_seed(), j))
+            for j in range(1, count) for g in self.generators])
 
     def rand(self, rows: int, device: torch.device) -> torch.Tensor:
         """``(rows, 1)`` uniforms; rows are batch-major, ``rows / num_samples`` per sample."""

@@ -115,15 +115,14 @@ def advanced(generators: SampleGenerators, stage, known: int, total: int,
     draws = stage.draws(known, total, sampling)
     if draws is None:
         return None
-    copy = SampleGenerators.__new__(SampleGenerators)
-    copy.generators = []
+    clones = []
     for g in generators.generators:
         clone = torch.Generator(g.device)
         clone.set_state(g.get_state())
         for _ in range(draws):  # the very calls sample() makes: (1, 1) uniforms, one sample's row per token
             torch.rand(1, 1, generator=clone, device=g.device)
-        copy.generators.append(clone)
-    return copy
+        clones.append(clone)
+    return SampleGenerators.of(clones)
 
 
 def stream_continuation(model: AudioLM, prompt: np.ndarray, seconds: float, num_samples: int = 1, seed: int = 0,
