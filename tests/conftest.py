@@ -1,4 +1,5 @@
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,23 @@ def tiny_recipe_run(tmp_path_factory):
            "--work", str(work), "--data", str(data), "--out", str(out)]
     subprocess.run(cmd, check=True, capture_output=True, timeout=600)
     return work, data, out, cmd
+
+
+@pytest.fixture
+def settings_without():
+    """``load(folder, *keys)``: a bundle folder's ``GenerationSettings`` after its saved file loses ``keys`` (dotted
+    for a stage's, ``"coarse.prefix_knn"``): what a file written before those settings existed loads as."""
+    from audiolm.pipeline import GENERATION_CONFIG, GenerationSettings
+
+    def load(folder: Path, *keys: str) -> GenerationSettings:
+        path = Path(folder) / GENERATION_CONFIG
+        saved = json.loads(path.read_text())
+        for key in keys:
+            *parents, name = key.split(".")
+            owner = saved
+            for parent in parents:
+                owner = owner[parent]
+            del owner[name]
+        path.write_text(json.dumps(saved))
+        return GenerationSettings.load(folder)
+    return load
