@@ -144,11 +144,13 @@ def test_cross_voice_distances_separate_same_and_different_sentences():
 
 def test_voices_table_without_real_voices_says_why():
     figures = {"speakers": 2, "continuation": {"prompts": 2, "sim_continuation": 0.8, "nearest_is_prompt_speaker": 1.0,
-                                               "speaker_id_accuracy": 0.5},
+                                               "speaker_id_accuracy": 0.5, "copied_4grams": 0.06,
+                                               "real_next_copied_4grams": 0.035},
                "acoustic_generation": {"inputs": 2}, "reference": {"sim_same_speaker": 0.9},
                "real_voices": {"skipped": "no real held-out voices (pass --real-voices DIR)"}}
     text = voices_table(figures)
     assert "SIM 0.80; nearest = prompt's speaker 100.0 %" in text
+    assert "| semantic ids | 6.0 % (real next 4 s: 3.5 %) | — |" in text  # real voices skipped: a dash
     assert "pass --real-voices DIR" in text
 
 

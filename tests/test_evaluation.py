@@ -1,5 +1,6 @@
 """Evaluation: metric definitions on constructed cases, the speaker classifier, the eval command."""
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -9,8 +10,8 @@ import pytest
 
 from audiolm.testing import synthetic_voice
 from audiolm.data.speech_corpus import SpeechCorpus
-from audiolm.evaluation.metrics import (MEL_RESOLUTIONS, chance_agreement, degeneracy, distinct_ngrams, mel_distance,
-                                       pairwise_ngram_overlap, pesq_wb, phone_purity, pnmi, stoi)
+from audiolm.evaluation.metrics import (MEL_RESOLUTIONS, chance_agreement, copied_ngrams, degeneracy, distinct_ngrams,
+                                       mel_distance, pairwise_ngram_overlap, pesq_wb, phone_purity, pnmi, stoi)
 from audiolm.evaluation.speaker import SpeakerClassifier
 from audiolm.results import BEGIN, END
 from test_training import needs_espeak
@@ -60,6 +61,15 @@ def test_distinct_ngrams_and_overlap():
     assert pairwise_ngram_overlap([[1, 2, 3, 4], [5, 6, 7, 8]], 3) == 0.0
 
 
+def test_copied_ngrams_counts_the_continuation_grams_found_in_the_prompt():
+    prompt = [1, 2, 3, 4, 5, 6]
+    assert copied_ngrams(prompt, [3, 4, 5, 6, 1]) == 0.5  # (3, 4, 5, 6) is the prompt's, (4, 5, 6, 1) is not
+    assert copied_ngrams(prompt, prompt) == 1.0
+    assert copied_ngrams(prompt, [6, 5, 4, 3, 2, 1]) == 0.0  # the same ids in another order replay nothing
+    assert math.isnan(copied_ngrams(prompt, [1, 2, 3]))  # no 4-gram to count
+    assert copied_ngrams(prompt, [1, 2, 3], n=2) == 1.0
+
+
 def test_degeneracy_flags_silence_loops_and_nan():
     rng = np.random.default_rng(0)
     speech_like, varied = synthetic_voice(2.0, 16000), rng.integers(0, 100, 50)
@@ -102,6 +112,7 @@ def test_eval_command_writes_every_figure(tiny_recipe_run, tmp_path):
     r = results["real_voices"]
     # 2 readers x 2 test utterances: 1 prompt each, and 2 acoustic inputs each (one of them the prompt's)
     assert r["speakers"] == 2 and r["continuation"]["prompts"] == 2 and r["acoustic_generation"]["inputs"] == 4
+    assert 0 <= r["continuation"]["copied_4grams"] <= 1
     if r["similarity_judge"] == "resemblyzer GE2E":
         assert -1 <= r["continuation"]["sim_continuation"] <= 1
         assert r["reference"]["sim_same_speaker"] > r["reference"]["sim_other_speakers"]

@@ -76,6 +76,14 @@ def pairwise_ngram_overlap(sequences, n: int) -> float:
     return float(np.mean([len(a & b) / max(len(a | b), 1) for a, b in pairs])) if pairs else 0.0
 
 
+def copied_ngrams(known, new, n: int = 4) -> float:
+    """Share of ``new``'s n-grams that occur in ``known`` (nan when ``new`` is shorter than n): how much of a
+    continuation replays its prompt. A model adapted to its prompt can keep the prompt's voice by repeating it
+    (benchmarks/results/speech-mixed-progress.json, real_ids_plans_and_prompt_adaptation_2026_12_07)."""
+    grams, seen = ngrams(new, n), set(ngrams(known, n))
+    return float(np.mean([g in seen for g in grams])) if grams else float("nan")
+
+
 SILENCE_RMS = 10 ** (-50 / 20)  # -50 dBFS
 
 

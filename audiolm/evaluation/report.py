@@ -132,6 +132,13 @@ def voices_table(results: dict) -> str:
     for what, key, who in CLASSIFIER_ROWS:
         cells = tuple(fmt(_get(figures, key), "{:.1%}").replace("%", " %") for _, figures in sets)
         rows.append((what, f"MFCC classifier: = {who}") + cells + ("—",))
+    cells = []
+    for _, figures in sets:
+        copied, real_next = _get(figures, "continuation.copied_4grams"), _get(figures, "continuation.real_next_copied_4grams")
+        cells.append(pct(copied) + (f" (real next 4 s: {pct(real_next)})" if real_next is not None else "")
+                     if copied is not None else "—")
+    rows.append(("continuation: its semantic 4-grams found in the prompt", "semantic ids", *cells,
+                 "lower: less of the prompt replayed"))
     counts = "; ".join(f"{name}: {f['speakers']} speakers, {f['continuation']['prompts']} prompts, "
                        f"{f['acoustic_generation']['inputs']} acoustic-generation inputs"
                        for name, f in sets if f)

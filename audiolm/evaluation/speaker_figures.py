@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from .metrics import chance_agreement
+from .metrics import chance_agreement, copied_ngrams
 from .round_trips import agreement, resynthesize, semantic_ids
 from .similarity import SpeakerSimilarity
 from .speaker import SpeakerClassifier
@@ -58,23 +58,35 @@ def voice_figures(model, voices: VoiceSet, config, judges: Judges) -> dict:
         sim.add(trip, {"round_trip_sim_same_speaker": speaker}, {"round_trip_nearest_is_own": speaker})
     out["reference"] = sim.figures("sim_same_speaker", "sim_other_speakers", "nearest_is_own",
                                    "round_trip_sim_same_speaker", "round_trip_nearest_is_own")
+    tokenizer = model.semantic_tokenizer
     mos = {"reference": [], "continuation": [], "acoustic_generation": [], "acoustic_generation_with_voice_prompt": []}
 
     # continuation: 3 s prompts; does the continuation keep the prompt's voice?
-    hits = []
+    # and how much of its content replays the prompt: its semantic ids' 4-grams found in the prompt's, beside the
+    # same share for the real next seconds where the utterance has them
+    hits, copied, copied_real = [], [], []
+    rate = model.config.semantic_rate / sr
     for i, (wav, speaker) in enumerate(tqdm(prompts, desc=f"{voices.name}: continuation", leave=False)):
         result = model.continuation(wav[:prompt_len], config.continuation_seconds, seed=config.seed + i)
         new = result.audio[0, result.prompt_samples:]
+        known = round(result.prompt_samples * rate)
+        copied.append(copied_ngrams(result.semantic_ids[0, :known], result.semantic_ids[0, known:]))
+        whole = result.prompt_samples + int(config.continuation_seconds * sr)
+        if len(wav) >= whole:
+            real_ids = semantic_ids(tokenizer, model.aligned(wav[:whole]))
+            copied_real.append(copied_ngrams(real_ids[:known], real_ids[known:]))
         hits.append(classifier.predict([new])[0] == speaker)
         sim.add(new, {"sim_continuation": speaker}, {"nearest_is_prompt_speaker": speaker})
         mos["reference"].append(wav)
         mos["continuation"].append(new)
     out["continuation"] = {"speaker_id_accuracy": float(np.mean(hits)), "prompts": len(hits),
                            "prompt_seconds": config.prompt_seconds, "seconds": config.continuation_seconds,
+                           "copied_4grams": float(np.mean(copied)),
+                           "real_next_copied_4grams": float(np.mean(copied_real)) if copied_real else None,
+                           "real_next_prompts": len(copied_real),
                            **sim.figures("sim_continuation", "nearest_is_prompt_speaker")}
 
     # acoustic generation: content kept (re-tokenized semantic ids), voice new / from a voice prompt
-    tokenizer = model.semantic_tokenizer
     agree, chance, same_voice, prompt_voice, agree_prompted, agree_codec = [], [], [], [], [], []
     max_len = int(config.acoustic_max_seconds * sr)
     # inputs: the test utterances after the prompts, then the prompts' own when a reader has too few
