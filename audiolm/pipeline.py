@@ -17,6 +17,7 @@ from .bundle import BundleConfig, load_part, resolve_bundle
 from .codec import Codec, load_codec
 from .errors import BundleError, SettingsError
 from .loudness import loudness_gain
+from .prompt_adaptation import adapted_to_prefix
 from .sampling import SampleGenerators, SamplingConfig, TokenBias, check_seed, shorten
 from .serialization import config_from_dict, config_to_dict
 from .semantic import SemanticTokenizer
@@ -29,6 +30,7 @@ Progress = Callable[[str, float], None]  # (stage name, fraction of that stage d
 
 GENERATION_CONFIG = "generation_config.json"  # a bundle's own default sampling, beside its config.json
 MAX_SEMANTIC_CANDIDATES = 64  # semantic plans drawn per sample (``GenerationSettings.semantic_candidates``)
+MAX_ADAPTATION_STEPS = 200  # a semantic stage's steps on its prompt (``GenerationSettings.semantic_adaptation_steps``)
 
 
 @dataclass
@@ -55,6 +57,12 @@ class GenerationSettings:
     # and keeps the one whose ids change most often (``GenerationPlan.semantic_ids``); 1 draws one. More keep more
     # of a continuation's voice and sound less natural (progress entry semantic_plans_that_change_2026_12_07)
     semantic_candidates: int = 1
+    # a continuation's semantic stage adapted to its prompt first: a copy of it trained this many Adam steps at
+    # ``semantic_adaptation_lr`` on crops of the prompt's ids (``audiolm.prompt_adaptation``); 0 is off, as are modes
+    # without a prompt. It keeps more of the voice and replays the prompt unless its n-grams are forbidden
+    # (``semantic.forbid_prefix_ngrams``)
+    semantic_adaptation_steps: int = 0
+    semantic_adaptation_lr: float = 3e-4
 
     def __post_init__(self):
         if isinstance(self.voice_prior, bool) or not isinstance(self.voice_prior, numbers.Real) \
@@ -68,6 +76,15 @@ class GenerationSettings:
                 or not 1 <= self.semantic_candidates <= MAX_SEMANTIC_CANDIDATES:
             raise SettingsError(f"semantic_candidates must be a whole number from 1 to {MAX_SEMANTIC_CANDIDATES}, got "
                                 f"{shorten(self.semantic_candidates)}.")
+        if isinstance(self.semantic_adaptation_steps, bool) \
+                or not isinstance(self.semantic_adaptation_steps, numbers.Integral) \
+                or not 0 <= self.semantic_adaptation_steps <= MAX_ADAPTATION_STEPS:
+            raise SettingsError(f"semantic_adaptation_steps must be a whole number from 0 (off) to "
+                                f"{MAX_ADAPTATION_STEPS}, got {shorten(self.semantic_adaptation_steps)}.")
+        if isinstance(self.semantic_adaptation_lr, bool) or not isinstance(self.semantic_adaptation_lr, numbers.Real) \
+                or not 0 < self.semantic_adaptation_lr < math.inf:
+            raise SettingsError(f"semantic_adaptation_lr must be a finite number > 0, got "
+                                f"{shorten(self.semantic_adaptation_lr)}.")
         if not isinstance(self.voice_decoder, bool):
             raise SettingsError(f"voice_decoder must be true or false, got {shorten(self.voice_decoder)}.")
 
@@ -151,14 +168,22 @@ class GenerationPlan:
         and each sample keeps the plan whose ids change most often from one frame to the next (the first such).
         Why: among plans of one prompt, those that hold ids longest keep the least of a continuation's voice. The
         plans kept also sound less natural (predicted MOS), so the bundles draw one (the progress entry
-        ``semantic_plans_that_change_2026_12_07`` in benchmarks/results/speech-mixed-progress.json)."""
+        ``semantic_plans_that_change_2026_12_07`` in benchmarks/results/speech-mixed-progress.json).
+        With ``settings.semantic_adaptation_steps`` the plans come from a copy of the stage adapted to the known ids
+        (``audiolm.prompt_adaptation``)."""
         if not self.generate_semantic:
             return self.semantic
         count, (N, _, known) = settings.semantic_candidates, self.semantic.shape
         frames = math.ceil(self.frames * model.config.semantic_rate / model.config.acoustic_rate)
-        style = {key: value.repeat(count) for key, value in self.style_kwargs(model, model.semantic_stage).items()}
-        drawn = model.semantic_stage.generate(None, self.semantic.repeat(count, 1, 1), frames, settings.semantic,
-                                              generators.with_candidates(count), progress, **style)
+        style = self.style_kwargs(model, model.semantic_stage)
+        stage = model.semantic_stage
+        if settings.semantic_adaptation_steps and known:  # every sample continues the same prompt: one copy
+            stage = adapted_to_prefix(stage, self.semantic[:1], settings.semantic_adaptation_steps,
+                                      settings.semantic_adaptation_lr, generators.generators[0].initial_seed(),
+                                      style["style"][:1] if style else None)
+        style = {key: value.repeat(count) for key, value in style.items()}
+        drawn = stage.generate(None, self.semantic.repeat(count, 1, 1), frames, settings.semantic,
+                               generators.with_candidates(count), progress, **style)
         drawn = drawn.unflatten(0, (count, N))  # (K, N, 1, Ts)
         new = drawn[..., max(known - 1, 0):]  # the drawn ids after the last known one
         changes = (new[..., 1:] != new[..., :-1]).sum((-1, -2))  # (K, N)
@@ -359,6 +384,7 @@ class AudioLM:
             stage.guidance(getattr(settings, role))
             stage.style_guidance(getattr(settings, role))
             stage.prefix_knn(getattr(settings, role))
+            stage.forbid_prefix_ngrams(getattr(settings, role))
         if settings.fine_by_example and not self.codec.residual_latent:
             raise SettingsError(f"fine_by_example needs a codec with a residual latent; the {self.codec.type_name} "
                                 "codec has none: set it to 0.")

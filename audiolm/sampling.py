@@ -110,6 +110,9 @@ class SamplingConfig:
     # cosine similarity; 0 is off
     prefix_knn: float = 0.0
     prefix_knn_temperature: float = 0.02
+    # n > 0: every id that would complete an n-gram of the stage's known prefix (the prompt) is forbidden, level by
+    # level (``audiolm.forbidden_ngrams``): the continuation cannot replay the prompt; 0 is off
+    forbid_prefix_ngrams: int = 0
 
     def __post_init__(self):
         if _number("temperature", self.temperature) < 0:
@@ -126,6 +129,9 @@ class SamplingConfig:
             raise SettingsError(f"prefix_knn must be in [0, 1] (0 = off), got {self.prefix_knn}.")
         if _number("prefix_knn_temperature", self.prefix_knn_temperature) <= 0:
             raise SettingsError(f"prefix_knn_temperature must be > 0, got {self.prefix_knn_temperature}.")
+        if _number("forbid_prefix_ngrams", self.forbid_prefix_ngrams, integer=True) < 0:
+            raise SettingsError(f"forbid_prefix_ngrams must be a whole number >= 0 (0 = off), got "
+                                f"{self.forbid_prefix_ngrams}.")
 
 
 @dataclass(frozen=True)

@@ -210,6 +210,15 @@ class Stage(nn.Module, ABC):
                                 "prefix_knn needs a flat or interleaved stage; set prefix_knn to 0.")
         return 0.0
 
+    def forbid_prefix_ngrams(self, sampling: SamplingConfig) -> int:
+        """The n of the known prefix's n-grams ``sampling`` asks this stage not to repeat
+        (``audiolm.forbidden_ngrams``; 0: none), or a ``SettingsError`` where the layout cannot. Autoregressive
+        layouts that can override it."""
+        if sampling.forbid_prefix_ngrams:
+            raise SettingsError(f"the {self.config.name} stage ({self.layout} layout) cannot forbid its prefix's "
+                                "n-grams: forbid_prefix_ngrams needs a flat or interleaved stage; set it to 0.")
+        return 0
+
     def draws(self, known: int, total: int, sampling: SamplingConfig) -> int | None:
         """How many uniforms ``generate`` draws from its generator continuing ``known`` frames to ``total``
         (what lets a streaming caller advance a copy of the generator past them), or None where the layout

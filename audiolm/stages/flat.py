@@ -15,6 +15,7 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from ..forbidden_ngrams import ForbiddenNGrams
 from ..prefix_memory import PrefixMemory
 from ..sampling import SamplingConfig, TokenBias, sample
 from ..styles import style_named
@@ -261,6 +262,9 @@ class FlatStage(Stage):
     def prefix_knn(self, sampling: SamplingConfig) -> float:
         return sampling.prefix_knn
 
+    def forbid_prefix_ngrams(self, sampling: SamplingConfig) -> int:
+        return sampling.forbid_prefix_ngrams
+
     # at most this many ids are fed before a frame's first target token (``frame_opening``)
     opening_tokens = 0
 
@@ -279,6 +283,7 @@ class FlatStage(Stage):
                bias: TokenBias | None = None, style: torch.Tensor | None = None):
         """``generate`` frame by frame: yields ``(known, out)`` at the start and after every frame (the
         whole cond is read up front: the semantic and coarse roles' cond is known before they start).
+        ``sampling.forbid_prefix_ngrams`` forbids the n-grams of ``prefix`` (``audiolm.forbidden_ngrams``).
         Past one window the prefix stays in context (``windows.autoregressive_windows``)."""
         c, sampling = self.config, sampling or SamplingConfig()
         B, known = prefix.shape[0], prefix.shape[2]
@@ -292,6 +297,8 @@ class FlatStage(Stage):
         ranges = [(o, o + c.target_codebook) for o in self.target_offsets.tolist()]
         cache, cached = None, None  # the KV cache and the ids it was last filled from
         memory = None  # the first window's known frames as a kNN-LM datastore (``prefix_knn``)
+        n = self.forbid_prefix_ngrams(sampling)
+        forbidden = ForbiddenNGrams(prefix, n) if n else None
         for window, (keep, start, end, window_cond) in enumerate(autoregressive_windows(c, cond, known, total_frames)):
             known_frames = pinned(out, keep, start, known)
             ids = self.with_style(self.flatten(window_cond, known_frames), style)
@@ -326,6 +333,8 @@ class FlatStage(Stage):
                         logits = logits + window_bias[level][:, frame - known]
                     if memory is not None:
                         logits = memory.mix(logits, hidden[:B, -1], level)
+                    if forbidden is not None:
+                        logits = forbidden.mask(logits, out[:, level, :frame], level)
                     token = sample(logits, sampling, generator)
                     out[:, level, frame] = token
                     feed = (token + lo)[:, None].repeat(1 + len(guides), 1)

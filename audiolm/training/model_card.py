@@ -220,10 +220,15 @@ def sampling_summary(settings) -> str:
         if s.prefix_knn:
             extra.append(f"kNN over the prompt {s.prefix_knn:g} at similarity T {s.prefix_knn_temperature:g}, "
                          "`audiolm/prefix_memory.py`")
+        if s.forbid_prefix_ngrams:
+            extra.append(f"the prompt's {s.forbid_prefix_ngrams}-grams forbidden, `audiolm/forbidden_ngrams.py`")
         parts.append(f"{role} T {s.temperature:g}" + (f" ({', '.join(extra)})" if extra else ""))
     if settings.semantic_candidates > 1:
         parts.append(f"the semantic plan whose ids change most often of {settings.semantic_candidates} drawn "
                      "(`GenerationPlan.semantic_ids`)")
+    if settings.semantic_adaptation_steps:
+        parts.append(f"the semantic stage adapted to the prompt ({settings.semantic_adaptation_steps} steps at lr "
+                     f"{settings.semantic_adaptation_lr:g}, `audiolm/prompt_adaptation.py`)")
     if settings.voice_prior:
         parts.append(f"voice prior {settings.voice_prior:g} (`audiolm/voice_prior.py`)")
     if settings.fine_by_example:
