@@ -5,15 +5,18 @@ voice prompt (3 s of the next reader) how often that reader is nearest and the a
 
     python benchmarks/sampling_sweep.py BUNDLE [--speakers 5] [--prompts 1] [--guidance 1 2 4]
         [--voice-prior 0 8 16] [--fine-by-example 0 4] [--coarse-temperature 0.6 0.8]
-        [--semantic-temperature 0.8 1.0] [--coarse-top-p 0.9 0.95] [--semantic-candidates 1 8 16] [--mos]
-        [--threads 1]
+        [--semantic-temperature 0.8 1.0] [--coarse-top-p 0.9 0.95] [--semantic-candidates 1 8 16]
+        [--semantic-adaptation 0 10 20] [--mos] [--threads 1]
 
 Without ``--guidance``, ``--voice-prior``, ``--fine-by-example``, ``--coarse-temperature``,
-``--semantic-temperature``, ``--coarse-top-p`` or ``--semantic-candidates`` it compares the bundle's own settings
-with a few others; with them, the bundle's own settings at each coarse guidance weight, voice-prior weight, number
-of reference frames the fine levels are taken from (``audiolm.voice_prior``), coarse or semantic temperature, coarse
-nucleus (top-p), or number of semantic plans drawn per sample (``GenerationPlan.semantic_ids``). ``--mos`` adds
-each continuation's predicted MOS (DistillMOS, ``audiolm.evaluation.mos``), also paired with the first setting's.
+``--semantic-temperature``, ``--coarse-top-p``, ``--semantic-candidates`` or ``--semantic-adaptation`` it compares
+the bundle's own settings with a few others; with them, the bundle's own settings at each coarse guidance weight,
+voice-prior weight, number of reference frames the fine levels are taken from (``audiolm.voice_prior``), coarse or
+semantic temperature, coarse nucleus (top-p), number of semantic plans drawn per sample
+(``GenerationPlan.semantic_ids``), or steps of the semantic stage's adaptation to the prompt
+(``audiolm.prompt_adaptation``; above 0 with the prompt's 4-grams forbidden in its plan). Each continuation's
+share of semantic 4-grams found in its prompt's ids is reported too (``copied``). ``--mos`` adds each
+continuation's predicted MOS (DistillMOS, ``audiolm.evaluation.mos``), also paired with the first setting's.
 ``--prompts N`` continues N prompts per reader (its first N test utterances long enough, seed = reader * N +
 prompt); every setting continues the same prompts with the same seeds, so the continuation SIM is also compared
 prompt by prompt (paired) with the first setting's.
@@ -33,11 +36,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from audiolm.data.heldout import default_heldout_dir  # noqa: E402
+from audiolm.evaluation.metrics import copied_ngrams  # noqa: E402
 from audiolm.evaluation.mos import MOSPredictor  # noqa: E402
 from audiolm.evaluation.round_trips import agreement, semantic_ids  # noqa: E402
 from audiolm.evaluation.similarity import SpeakerEmbedder, centroids, cosine, nearest  # noqa: E402
 from audiolm.evaluation.voices import real_voices  # noqa: E402
 from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
+
+ADAPTED_FORBIDDEN_NGRAMS = 4  # n of the prompt's n-grams an adapted semantic stage may not repeat (``--semantic-adaptation``)
 
 
 def settings_to_try(own: GenerationSettings, guidance: list[float] | None, voice_prior: list[float] | None = None,
@@ -45,7 +51,8 @@ def settings_to_try(own: GenerationSettings, guidance: list[float] | None, voice
                     coarse_temperature: list[float] | None = None,
                     semantic_temperature: list[float] | None = None,
                     coarse_top_p: list[float] | None = None,
-                    semantic_candidates: list[int] | None = None) -> dict[str, GenerationSettings]:
+                    semantic_candidates: list[int] | None = None,
+                    semantic_adaptation: list[int] | None = None) -> dict[str, GenerationSettings]:
     tried = {}
     for role, temperatures in (("semantic", semantic_temperature), ("coarse", coarse_temperature)):
         for t in temperatures or []:
@@ -61,6 +68,10 @@ def settings_to_try(own: GenerationSettings, guidance: list[float] | None, voice
     if semantic_candidates:
         tried.update({f"the bundle's, {k} semantic plan{'s' * (k > 1)}": replace(own, semantic_candidates=k)
                       for k in semantic_candidates})
+    for steps in semantic_adaptation or []:
+        tried[f"the bundle's, semantic stage adapted {steps} steps" + (", prompt 4-grams forbidden" if steps else "")] = \
+            replace(own, semantic_adaptation_steps=steps,
+                    semantic=replace(own.semantic, forbid_prefix_ngrams=ADAPTED_FORBIDDEN_NGRAMS if steps else 0))
     if tried:
         return tried
     return {"the bundle's own": own,
@@ -97,6 +108,9 @@ def main() -> None:
     p.add_argument("--semantic-candidates", type=int, nargs="+", default=None,
                    help="semantic plans drawn per sample (the one whose ids change most kept), with the bundle's "
                         "own settings")
+    p.add_argument("--semantic-adaptation", type=int, nargs="+", default=None,
+                   help="steps of the semantic stage's adaptation to the prompt, with the prompt's 4-grams forbidden "
+                        "(0: the bundle's own settings)")
     p.add_argument("--mos", action="store_true", help="also each continuation's predicted MOS (DistillMOS)")
     p.add_argument("--prompts", type=int, default=1, help="continuations per reader")
     p.add_argument("--threads", type=int, default=1)
@@ -109,15 +123,19 @@ def main() -> None:
     embedder = SpeakerEmbedder(sr)
     centre = centroids({s: embedder.embed_all(real.enroll[s]) for s in real.speakers})
     mos = MOSPredictor() if a.mos else None
+    rate = model.config.semantic_rate / sr  # semantic frames per sample
     first_sims = first_mos = None
     for name, settings in settings_to_try(model.default_settings, a.guidance, a.voice_prior,
                                           a.fine_by_example, a.coarse_temperature,
-                                          a.semantic_temperature, a.coarse_top_p, a.semantic_candidates).items():
-        sims, hits, agree, voice_hits, voice_agree, scores = [], [], [], [], [], []
+                                          a.semantic_temperature, a.coarse_top_p, a.semantic_candidates,
+                                          a.semantic_adaptation).items():
+        sims, hits, agree, voice_hits, voice_agree, scores, copied = [], [], [], [], [], [], []
         for i, s in enumerate(real.speakers):
             prompts = [u[:3 * sr] for u in real.test[s] if len(u) >= 3 * sr][:a.prompts] or [real.test[s][0][:3 * sr]]
             for j, prompt in enumerate(prompts):
-                out = model.continuation(prompt, 4.0, seed=i * a.prompts + j, settings=settings).audio[0][len(prompt):]
+                result = model.continuation(prompt, 4.0, seed=i * a.prompts + j, settings=settings)
+                out, known = result.audio[0][result.prompt_samples:], round(result.prompt_samples * rate)
+                copied.append(copied_ngrams(result.semantic_ids[0, :known], result.semantic_ids[0, known:]))
                 e = embedder.embed(out)
                 sims.append(cosine(e, centre[s]))
                 hits.append(nearest(e, centre) == s)
@@ -136,9 +154,9 @@ def main() -> None:
         if first_sims is None:
             first_sims, first_mos = np.array(sims), np.array(scores)
         print(f"{name}: continuation SIM {np.mean(sims):.3f}{paired} over {len(sims)}{quality}, prompt's reader nearest "
-              f"{100 * np.mean(hits):.0f} %; acoustic generation agreement {100 * np.mean(agree):.1f} %; with a voice "
-              f"prompt: its reader nearest {100 * np.mean(voice_hits):.0f} %, agreement "
-              f"{100 * np.mean(voice_agree):.1f} %", flush=True)
+              f"{100 * np.mean(hits):.0f} %, copied 4-grams {100 * np.nanmean(copied):.1f} %; acoustic generation "
+              f"agreement {100 * np.mean(agree):.1f} %; with a voice prompt: its reader nearest "
+              f"{100 * np.mean(voice_hits):.0f} %, agreement {100 * np.mean(voice_agree):.1f} %", flush=True)
 
 
 if __name__ == "__main__":

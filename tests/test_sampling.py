@@ -96,3 +96,7 @@ def test_speech_sampling_sweep_varies_one_setting_at_a_time(repo_script):
     assert "the bundle's own" in sweep.settings_to_try(own, None)
     plans = sweep.settings_to_try(own, None, semantic_candidates=[1, 8])
     assert plans == {"the bundle's, 1 semantic plan": own, "the bundle's, 8 semantic plans": replace(own, semantic_candidates=8)}
+    adapted = sweep.settings_to_try(own, None, semantic_adaptation=[0, 20])
+    assert adapted == {"the bundle's, semantic stage adapted 0 steps": own,
+                       "the bundle's, semantic stage adapted 20 steps, prompt 4-grams forbidden": replace(
+                           own, semantic_adaptation_steps=20, semantic=replace(own.semantic, forbid_prefix_ngrams=4))}
