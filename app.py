@@ -24,7 +24,8 @@ import soundfile
 from audiolm.errors import AudioLMError, BundleError
 from audiolm.pipeline import GenerationSettings
 from audiolm.sampling import SEED_MAX, parse_seed, shorten
-from audiolm.space import (ABOUT, MAX_GUIDANCE, MAX_SAMPLES, MAX_SECONDS, MAX_TEMPERATURE, MAX_TOP_K, MAX_VOICE_PRIOR,
+from audiolm.space import (ABOUT, MAX_GUIDANCE, MAX_PROMPT_ADAPTATION, MAX_SAMPLES, MAX_SECONDS, MAX_TEMPERATURE,
+                           MAX_TOP_K, MAX_VOICE_PRIOR,
                            BundleSource, BundleStore, OutputFolder, Request, Response, model_card_summary, run, run_streamed)
 
 ROOT = Path(__file__).resolve().parent
@@ -135,10 +136,10 @@ def seed_value(text) -> int | None:
     return parse_seed(text) if text else None
 
 
-def advanced_controls(defaults: GenerationSettings, voice: bool):
+def advanced_controls(defaults: GenerationSettings, voice: bool, prompt: bool):
     """Per-stage temperatures (the bundle's own defaults), top-k, seed, samples (the named endpoints' order), and
-    the page's own: top-p, the coarse stage's guidance and the voice prior (``voice``: the tab has a voice
-    reference)."""
+    the page's own: top-p, the coarse stage's guidance, the voice prior (``voice``: the tab has a voice reference)
+    and the semantic stage's adaptation to the prompt (``prompt``: the tab continues one)."""
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
             temperatures = [checked_slider(0, MAX_TEMPERATURE, value=v, step=0.05, label=f"{name} temperature",
@@ -153,11 +154,14 @@ def advanced_controls(defaults: GenerationSettings, voice: bool):
             voice_prior = checked_slider(0, MAX_VOICE_PRIOR, value=defaults.voice_prior, step=1,
                                          label="Voice matching (0 = off)", min_width=120, visible=voice,
                                          info="more: the prompt's voice and sound, less of the content")
+            adaptation = checked_slider(0, MAX_PROMPT_ADAPTATION, value=defaults.semantic_adaptation_steps, step=5,
+                                        label="Prompt adaptation (steps, 0 = off)", min_width=120, visible=prompt,
+                                        info="more: the prompt's voice kept, less natural; 0.4 s per 20 steps")
         with gr.Row():
             seed = gr.Textbox(value="", label="Seed", info=f"blank = random; a whole number from 0 to {SEED_MAX}",
                               max_lines=1, min_width=120)
             samples = checked_slider(1, MAX_SAMPLES, value=1, step=1, label="Number of samples", min_width=120)
-    return [*temperatures, top_k, seed, samples], [top_p, guidance, voice_prior]
+    return [*temperatures, top_k, seed, samples], [top_p, guidance, voice_prior, adaptation]
 
 
 def result_outputs(tab: str, streamed: bool):
@@ -192,9 +196,9 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
     t_sem0, t_coarse0, t_fine0 = own.temperatures
 
     def request(mode, audio, voice, bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p=None,
-                guidance=None, voice_prior=None):
+                guidance=None, voice_prior=None, adaptation=None):
         return lambda: Request(bundle, mode, audio, voice, seconds, (t_sem, t_coarse, t_fine), top_k,
-                               seed_value(seed), samples, top_p, guidance, voice_prior)
+                               seed_value(seed), samples, top_p, guidance, voice_prior, adaptation)
 
     # The named endpoints (view_api() marks the arguments with defaults optional: all but the input audio / prompt)
     def unconditional(bundle=default, seconds=5.0, t_sem=t_sem0, t_coarse=t_coarse0, t_fine=t_fine0, top_k=0, seed="",
@@ -212,24 +216,25 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
         return generate(store, outputs, request("continuation", audio, None, bundle, seconds, t_sem, t_coarse,
                                                 t_fine, top_k, seed, samples), progress)
 
-    # what the page's buttons call: the same plus top-p, guidance and the voice prior (off where there is no
-    # voice reference); unconditional and continuation stream
+    # what the page's buttons call: the same plus top-p, guidance, the voice prior (off where there is no voice
+    # reference) and the prompt adaptation (off where there is no prompt); unconditional and continuation stream
     def unconditional_page(bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p, guidance,
-                           voice_prior, progress=gr.Progress()):
+                           voice_prior, adaptation, progress=gr.Progress()):
         yield from generate_streamed(store, outputs, request("unconditional", None, None, bundle, seconds, t_sem,
                                                              t_coarse, t_fine, top_k, seed, samples, top_p,
-                                                             guidance, voice_prior), progress)
+                                                             guidance, voice_prior, adaptation), progress)
 
     def acoustic_generation_page(audio, voice, bundle, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p,
-                                 guidance, voice_prior, progress=gr.Progress()):
+                                 guidance, voice_prior, adaptation, progress=gr.Progress()):
         return generate(store, outputs, request("acoustic_generation", audio, voice, bundle, 5.0, t_sem, t_coarse,
-                                                t_fine, top_k, seed, samples, top_p, guidance, voice_prior), progress)
+                                                t_fine, top_k, seed, samples, top_p, guidance, voice_prior,
+                                                adaptation), progress)
 
     def continuation_page(audio, bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p, guidance,
-                          voice_prior, progress=gr.Progress()):
+                          voice_prior, adaptation, progress=gr.Progress()):
         yield from generate_streamed(store, outputs, request("continuation", audio, None, bundle, seconds, t_sem,
                                                              t_coarse, t_fine, top_k, seed, samples, top_p,
-                                                             guidance, voice_prior), progress)
+                                                             guidance, voice_prior, adaptation), progress)
 
     def wire(button, page_fn, api_fn, name, inputs, page_only, live, outs):
         """The visible button runs the page's version; a hidden one carries the named endpoint."""
@@ -256,14 +261,15 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
                         f"{MAX_SECONDS:g} s are used. Uploads and results are deleted after "
                         f"{keep_files_seconds / 60:g} minutes.")
         # every tab's, set to a bundle's own when it is picked
-        temperature_sliders, guidance_sliders, voice_sliders = [], [], []
+        temperature_sliders, guidance_sliders, voice_sliders, adaptation_sliders = [], [], [], []
 
-        def tab_controls(voice: bool = True):
+        def tab_controls(voice: bool = True, prompt: bool = False):
             """A tab's Advanced controls, its sliders of a bundle's own settings recorded."""
-            controls, page_only = advanced_controls(own, voice)
+            controls, page_only = advanced_controls(own, voice, prompt)
             temperature_sliders.extend(controls[:3])
             guidance_sliders.append(page_only[1])
             voice_sliders.append(page_only[2])
+            adaptation_sliders.append(page_only[3])
             return controls, page_only
         with gr.Tab("Continuation"):
             with gr.Row(equal_height=False):
@@ -271,7 +277,7 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
                     audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Prompt",
                                      elem_id="continuation-prompt")
                     seconds = seconds_slider("continuation")
-                    controls, page_only = tab_controls()
+                    controls, page_only = tab_controls(prompt=True)
                     button = gr.Button("Continue", variant="primary", elem_id="continuation-button")
                     if examples:
                         gr.Examples(examples, [audio, bundle], cache_examples=False, example_labels=labels,
@@ -311,8 +317,9 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
         def own_sampling(name):  # each tab's sliders, in the order tab_controls recorded them
             settings = store.get(name).default_settings
             tabs = len(guidance_sliders)
-            return [*settings.temperatures * tabs, *[settings.coarse.guidance] * tabs, *[settings.voice_prior] * tabs]
-        bundle.change(own_sampling, bundle, temperature_sliders + guidance_sliders + voice_sliders,
+            return [*settings.temperatures * tabs, *[settings.coarse.guidance] * tabs, *[settings.voice_prior] * tabs,
+                    *[settings.semantic_adaptation_steps] * tabs]
+        bundle.change(own_sampling, bundle, temperature_sliders + guidance_sliders + voice_sliders + adaptation_sliders,
                       api_visibility="private")
         about(store)
     return app

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--voice-prior", type=float, default=None,
                    help="voice prior weight (continuation, and acoustic generation with --voice): draws the codes "
                         "toward the prompt's frames that say the same thing (0 = off; default: the bundle's own)")
+    g.add_argument("--prompt-adaptation", type=int, default=None, metavar="STEPS",
+                   help="continuation: steps of the semantic stage's adaptation to the prompt, which keeps more of "
+                        "its voice and sounds less natural (0 = off; default: the bundle's own)")
     g.add_argument("--out", required=True, help="wav, flac, ogg, mp3 or aiff (by its suffix)")
 
     r = sub.add_parser("resynthesize", help="codec round trip: encode then decode")
@@ -161,7 +164,8 @@ def cmd_generate(args):
     from .sampling import sample_seed
 
     # everything that can be checked before generating is: a bad setting or --out loses no work
-    GenerationSettings().with_overrides(args.temperature, args.top_k, args.top_p, args.guidance, args.voice_prior)
+    GenerationSettings().with_overrides(args.temperature, args.top_k, args.top_p, args.guidance, args.voice_prior,
+                                        args.prompt_adaptation)
     if args.mode != "unconditional" and not args.input:
         raise SettingsError(f"--mode {args.mode} needs --input")
     out = Path(args.out)
@@ -171,7 +175,7 @@ def cmd_generate(args):
         check_out(path)
     model = load_model(args)
     settings = model.default_settings.with_overrides(args.temperature, args.top_k, args.top_p, args.guidance,
-                                                     args.voice_prior)
+                                                     args.voice_prior, args.prompt_adaptation)
     kwargs = dict(num_samples=args.num_samples, seed=args.seed, settings=settings, progress=tqdm_progress())
     if args.mode == "unconditional":
         result = model.unconditional(args.seconds, **kwargs)

@@ -94,14 +94,18 @@ class GenerationSettings:
 
     def with_overrides(self, temperatures: tuple[float, float, float] | None = None, top_k: int | None = None,
                        top_p: float | None = None, guidance: float | None = None,
-                       voice_prior: float | None = None) -> "GenerationSettings":
+                       voice_prior: float | None = None,
+                       semantic_adaptation_steps: int | None = None) -> "GenerationSettings":
         """These settings with a caller's temperatures (semantic, coarse, fine), top-k / top-p, coarse-stage
-        guidance and voice prior; what the caller leaves None stays as is."""
+        guidance, voice prior and steps of the semantic stage's adaptation to a prompt; what the caller leaves None
+        stays as is."""
         temperatures = temperatures or self.temperatures
         semantic, coarse, fine = (replace(s, temperature=t, top_k=top_k or s.top_k, top_p=top_p or s.top_p)
                                   for s, t in zip((self.semantic, self.coarse, self.fine), temperatures))
         return replace(self, semantic=semantic, coarse=coarse if guidance is None else replace(coarse, guidance=guidance),
-                       fine=fine, voice_prior=self.voice_prior if voice_prior is None else voice_prior)
+                       fine=fine, voice_prior=self.voice_prior if voice_prior is None else voice_prior,
+                       semantic_adaptation_steps=self.semantic_adaptation_steps if semantic_adaptation_steps is None
+                       else semantic_adaptation_steps)
 
     def save(self, folder: str | Path) -> None:
         (Path(folder) / GENERATION_CONFIG).write_text(json.dumps(config_to_dict(self), indent=2))

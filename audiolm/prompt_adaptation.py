@@ -5,10 +5,10 @@ stage's plans sit in its own mode, which its training corpus (about 2 h of disti
 (progress entries ``semantic_plans_that_change_2026_12_07`` and ``real_ids_plans_and_prompt_adaptation_2026_12_07``
 in ``benchmarks/results/speech-mixed-progress.json``). A few Adam steps on random crops of the prompt's own ids
 move the stage toward this speaker's way of speaking; on real held-out readers its plans kept more of the voice
-(resemblyzer similarity +0.012 to +0.023 at 20 steps of lr 3e-4) and sounded less natural (DistillMOS -0.05 to
--0.14). Unchecked, the adapted stage also replays the prompt, so it is meant to plan with the prompt's n-grams
-forbidden (``SamplingConfig.forbid_prefix_ngrams``, ``audiolm.forbidden_ngrams``). The original stage is never
-changed: each request adapts its own copy.
+(resemblyzer similarity +0.006 to +0.032 over four blocks of draws at 20 steps of lr 3e-4) and sounded less natural
+(DistillMOS -0.09 to -0.17; progress entry ``prompt_adaptation_2026_12_07``). Unchecked, the adapted stage also
+replays the prompt, so it is meant to plan with the prompt's n-grams forbidden (``SamplingConfig.forbid_prefix_ngrams``,
+``audiolm.forbidden_ngrams``). The original stage is never changed: each request adapts its own copy.
 """
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ MAX_TEMPERATURE = 1.5
 MAX_TOP_K = 1024
 MAX_GUIDANCE = 8.0  # of the coarse stage's classifier-free guidance weight
 MAX_VOICE_PRIOR = 30.0  # of the voice prior's weight (audiolm.voice_prior)
+MAX_PROMPT_ADAPTATION = 60  # steps of the semantic stage's adaptation to a prompt (audiolm.prompt_adaptation)
 # overall progress at the start of each stage: the coarse stage dominates the time
 STAGE_SPAN = {"semantic": (0.0, 0.2), "coarse": (0.2, 0.85), "fine": (0.85, 0.97), "decode": (0.97, 1.0)}
 STAGE_NAMES = {"semantic": "semantic tokens (content)", "coarse": "coarse acoustic tokens",
@@ -114,6 +115,8 @@ class Request:
     top_p: float | None = None  # 1 (or None) = off; the page offers it, the named endpoints do not
     guidance: float | None = None  # the coarse stage's; None: the bundle's own (the page offers it, as top_p)
     voice_prior: float | None = None  # the voice prior's weight; None: the bundle's own (the page offers it)
+    # steps of the semantic stage's adaptation to a continuation's prompt; None: the bundle's own (the page offers it)
+    prompt_adaptation: int | None = None
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -139,12 +142,15 @@ class Request:
             self.guidance = float(number("Coarse guidance", self.guidance, 0, MAX_GUIDANCE))
         if self.voice_prior is not None:
             self.voice_prior = float(number("Voice matching", self.voice_prior, 0, MAX_VOICE_PRIOR))
+        if self.prompt_adaptation is not None:
+            self.prompt_adaptation = int(number("Prompt adaptation", self.prompt_adaptation, 0, MAX_PROMPT_ADAPTATION,
+                                                whole=True))
 
     def settings_for(self, model: AudioLM) -> GenerationSettings:
-        """The bundle's own settings with this request's temperatures, top-k, top-p, coarse guidance and voice
-        prior where it sets them."""
+        """The bundle's own settings with this request's temperatures, top-k, top-p, coarse guidance, voice prior
+        and prompt adaptation where it sets them."""
         return model.default_settings.with_overrides(self.temperatures, self.top_k, self.top_p, self.guidance,
-                                                     self.voice_prior)
+                                                     self.voice_prior, self.prompt_adaptation)
 
 
 @dataclass
@@ -314,7 +320,9 @@ transformers generate them in turn: semantic tokens, then the first 4 codec leve
 0.6), top-k, top-p, the coarse stage's guidance (higher follows what is said more closely and the voice less; only
 models trained for it take it), voice matching (continuation and a voice prompt: higher draws the codes more from
 the prompt's frames that say the same thing: the prompt's voice, at some cost in what is said or in note clarity;
-0 is off), the seed (the same seed and settings give the same audio) and the number of samples."""
+0 is off), prompt adaptation (continuation: the semantic model first learns from the prompt for this many steps, about
+0.4 s per 20: more of the prompt's voice, a little less natural; 0 is off), the seed (the same seed and settings
+give the same audio) and the number of samples."""
 
 
 def model_card_summary(card: Path) -> str:

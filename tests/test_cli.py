@@ -178,6 +178,8 @@ def one_error_line(proc, code, start):
     (["--mode", "continuation"], "error: --mode continuation needs --input"),
     (["--guidance", "-1"], "error: guidance must be >= 0 (1 = off), got -1.0"),
     (["--voice-prior", "-2"], "error: voice_prior must be a finite number >= 0 (0 = off), got -2.0"),
+    (["--prompt-adaptation", "-3"], "error: semantic_adaptation_steps must be a whole number from 0 (off) to 200, "
+                                    "got -3"),
     (["--guidance", "2"], "error: the coarse stage (autoregressive layout) cannot be guided"),  # not trained for it
 ])
 def test_bad_settings_are_one_error_line_and_exit_2(bundle, tmp_path, args, start):

@@ -1,3 +1,4 @@
+from dataclasses import replace
 import numpy as np
 import pytest
 import torch
@@ -138,6 +139,13 @@ def test_a_space_request_takes_the_bundles_settings_unless_it_sets_temperatures(
     assert Request("tiny", "continuation").settings_for(model).voice_prior == model.default_settings.voice_prior
     with pytest.raises(SettingsError, match="Voice matching must be a number from 0 to 30"):
         Request("tiny", "continuation", voice_prior=-1)
+    assert Request("tiny", "continuation", prompt_adaptation=20).settings_for(model).semantic_adaptation_steps == 20
+    model.default_settings = replace(model.default_settings, semantic_adaptation_steps=10)
+    assert Request("tiny", "continuation").settings_for(model).semantic_adaptation_steps == 10
+    assert Request("tiny", "continuation", prompt_adaptation=0).settings_for(model).semantic_adaptation_steps == 0
+    for bad in (-5, 61, 2.5):
+        with pytest.raises(SettingsError, match="Prompt adaptation must be a whole number from 0 to 60"):
+            Request("tiny", "continuation", prompt_adaptation=bad)
 
 
 def test_fp16_bundle_loads_into_fp32(tmp_path, tiny_model):
