@@ -183,8 +183,7 @@ class GenerationPlan:
         stage = model.semantic_stage
         if settings.semantic_adaptation_steps and known:  # every sample continues the same prompt: one copy
             stage = adapted_to_prefix(stage, self.semantic[:1], settings.semantic_adaptation_steps,
-                                      settings.semantic_adaptation_lr, generators.generators[0].initial_seed(),
-                                      style["style"][:1] if style else None)
+                                      settings.semantic_adaptation_lr, style=style["style"][:1] if style else None)
         style = {key: value.repeat(count) for key, value in style.items()}
         drawn = stage.generate(None, self.semantic.repeat(count, 1, 1), frames, settings.semantic,
                                generators.with_candidates(count), progress, **style)

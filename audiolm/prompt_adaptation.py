@@ -5,10 +5,11 @@ stage's plans sit in its own mode, which its training corpus (about 2 h of disti
 (progress entries ``semantic_plans_that_change_2026_12_07`` and ``real_ids_plans_and_prompt_adaptation_2026_12_07``
 in ``benchmarks/results/speech-mixed-progress.json``). A few Adam steps on random crops of the prompt's own ids
 move the stage toward this speaker's way of speaking; on real held-out readers its plans kept more of the voice
-(resemblyzer similarity +0.006 to +0.032 over four blocks of draws at 20 steps of lr 3e-4) and sounded less natural
-(DistillMOS -0.09 to -0.17; progress entry ``prompt_adaptation_2026_12_07``). Unchecked, the adapted stage also
-replays the prompt, so it is meant to plan with the prompt's n-grams forbidden (``SamplingConfig.forbid_prefix_ngrams``,
-``audiolm.forbidden_ngrams``). The original stage is never changed: each request adapts its own copy.
+(resemblyzer similarity +0.005 to +0.025 over three blocks of draws at 20 steps of lr 3e-4) and sounded less natural
+(DistillMOS -0.09 to -0.16; progress entry ``prompt_adaptation_2026_12_07``), so the shipped bundles leave it off.
+Unchecked, the adapted stage also replays the prompt, so it is meant to plan with the prompt's n-grams forbidden
+(``SamplingConfig.forbid_prefix_ngrams``, ``audiolm.forbidden_ngrams``). The original stage is never changed: each
+request adapts its own copy.
 """
 from __future__ import annotations
 
@@ -19,13 +20,16 @@ import torch
 from .stages import Stage
 
 CROPS_PER_STEP = 4  # crops of the prompt in each step's batch
+# the crops' seed: fixed, not the request's, so a prompt adapts the same way whatever the seed and sample i of a batch
+# is the sample its own seed gives alone (``audiolm.sampling.SampleGenerators``)
+CROPS_SEED = 0
 
 
-def adapted_to_prefix(stage: Stage, prefix: torch.Tensor, steps: int, lr: float, seed: int,
+def adapted_to_prefix(stage: Stage, prefix: torch.Tensor, steps: int, lr: float, seed: int = CROPS_SEED,
                       style: torch.Tensor | None = None) -> Stage:
     """A copy of ``stage`` (a stage without a cond stream) after ``steps`` Adam steps at ``lr`` on its training
     loss over random crops of ``prefix (1, L, P)``: each step ``CROPS_PER_STEP`` crops of one length drawn from
-    ``[ceil(P / 2), min(P, window)]`` frames, at random starts (a generator seeded by ``seed``: the same request
+    ``[ceil(P / 2), min(P, window)]`` frames, at random starts (a generator seeded by ``seed``: the same prefix
     adapts the same way). ``style (1,)``: the prompt's style class, for a stage that reads one. The copy comes back
     in eval mode; ``stage`` itself is left as it was."""
     if stage.config.cond_levels:

@@ -12,7 +12,7 @@ from audiolm.factory import random_audiolm, tiny_bundle_config
 from audiolm.forbidden_ngrams import ForbiddenNGrams
 from audiolm.pipeline import GenerationSettings
 from audiolm.prompt_adaptation import adapted_to_prefix
-from audiolm.sampling import SamplingConfig
+from audiolm.sampling import SamplingConfig, sample_seed
 from audiolm.stages.flat import FlatStage, FlatStageConfig
 from audiolm.streaming import stream_continuation
 from audiolm.testing import synthetic_voice
@@ -131,6 +131,14 @@ def test_a_continuation_plans_with_an_adapted_copy_deterministically(model, prom
     chunks = list(stream)
     assert torch.equal(stream.result.semantic_ids, adapted.semantic_ids)
     assert np.abs(np.concatenate(chunks, 1) - adapted.audio).max() <= 1e-6
+
+
+def test_each_sample_of_an_adapted_continuation_is_the_one_its_own_seed_gives_alone(model, prompt):
+    batch = model.continuation(prompt, 2.0, num_samples=3, seed=9, settings=ADAPTED)
+    for i in (1, 2):
+        alone = model.continuation(prompt, 2.0, seed=sample_seed(9, i), settings=ADAPTED)
+        assert torch.equal(alone.semantic_ids[0], batch.semantic_ids[i])
+        assert torch.equal(alone.acoustic_ids[0], batch.acoustic_ids[i])
 
 
 def test_modes_without_a_prompt_to_plan_from_are_unchanged(model, prompt):

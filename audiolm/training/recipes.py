@@ -202,14 +202,11 @@ class MixedSpeechRecipe(Recipe):
     # T 0.6 / 0.8 / 0.95 / 1.0 (one-off, progress JSON). The coarse stage's guidance: benchmarks/acoustic_levels.py.
     # The voice prior (audiolm.voice_prior), 10 real held-out readers (benchmarks/sampling_sweep.py --voice-prior):
     # weight 0 / 8 / 12 / 16: continuation's reader nearest 20 / 60 / 70 / 70 %, a voice prompt's reader nearest
-    # 20 / 70 / 90 / 90 %, whose semantic agreement falls 39 / 29 / 23 / 19 %. A continuation's semantic stage adapted
-    # to its prompt, 20 steps at lr 3e-4, the prompt's 4-grams forbidden (audiolm.prompt_adaptation): 3 x 40
-    # continuations of the real held-out readers, SIM +0.016 / +0.025 / +0.032 paired, DistillMOS -0.14 / -0.17 /
-    # -0.09 (prompt_adaptation_2026_12_07 in the progress JSON)
+    # 20 / 70 / 90 / 90 %, whose semantic agreement falls 39 / 29 / 23 / 19 %. The semantic stage adapted to the prompt
+    # (audiolm.prompt_adaptation) stays off: it keeps more of the voice and costs predicted MOS (prompt_adaptation_2026_12_07)
     sampling: GenerationSettings = field(default_factory=lambda: GenerationSettings(
-        semantic=SamplingConfig(temperature=1.0, forbid_prefix_ngrams=4),
-        coarse=SamplingConfig(temperature=0.8, guidance=4.0), voice_prior=12.0, fine_by_example=4, voice_decoder=True,
-        semantic_adaptation_steps=20, semantic_adaptation_lr=3e-4))
+        semantic=SamplingConfig(temperature=1.0), coarse=SamplingConfig(temperature=0.8, guidance=4.0),
+        voice_prior=12.0, fine_by_example=4, voice_decoder=True))
 
     @classmethod
     def tiny_corpus(cls):
