@@ -17,7 +17,10 @@ from audiolm.stages.flat import FlatStage, FlatStageConfig
 from audiolm.streaming import stream_continuation
 from audiolm.testing import synthetic_voice
 from audiolm.transformer import TransformerConfig
+import test_semantic_candidates
 
+# fixtures shared with the semantic candidates' tests: the tiny interleaved bundle and a 1 s voice
+model, prompt = test_semantic_candidates.model, test_semantic_candidates.prompt
 GREEDY = SamplingConfig(temperature=0)
 ADAPTED = GenerationSettings(semantic=SamplingConfig(1.0, forbid_prefix_ngrams=4), coarse=SamplingConfig(1.0),
                              semantic_adaptation_steps=5, semantic_adaptation_lr=1e-3)
@@ -103,16 +106,6 @@ def test_a_stage_that_learnt_its_prefix_replays_it_unless_its_ngrams_are_forbidd
     hot = adapted.generate(None, prefix.repeat(3, 1, 1), 60, SamplingConfig(1.0, forbid_prefix_ngrams=3),
                            torch.Generator().manual_seed(0))  # past one window (40 frames) too
     assert all(generated_ngrams_from(prefix[0, 0].tolist(), row[0].tolist(), 3) == 0 for row in hot)
-
-
-@pytest.fixture(scope="module")
-def model():
-    return random_audiolm(tiny_bundle_config(coarse_layout="interleaved"), "tiny", seed=0)
-
-
-@pytest.fixture(scope="module")
-def prompt():
-    return synthetic_voice(1.0, 16000)
 
 
 def test_a_continuation_plans_with_an_adapted_copy_deterministically(model, prompt):

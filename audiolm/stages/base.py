@@ -205,19 +205,22 @@ class Stage(nn.Module, ABC):
         """The share of each next-token distribution ``sampling`` asks this stage to draw from its known prefix
         (``audiolm.prefix_memory``; 0: none), or a ``SettingsError`` where the layout cannot. Autoregressive
         layouts that can override it."""
-        if sampling.prefix_knn:
-            raise SettingsError(f"the {self.config.name} stage ({self.layout} layout) cannot draw on its prefix: "
-                                "prefix_knn needs a flat or interleaved stage; set prefix_knn to 0.")
-        return 0.0
+        return self._off_here(sampling, "prefix_knn", "draw on its prefix")
 
     def forbid_prefix_ngrams(self, sampling: SamplingConfig) -> int:
         """The n of the known prefix's n-grams ``sampling`` asks this stage not to repeat
         (``audiolm.forbidden_ngrams``; 0: none), or a ``SettingsError`` where the layout cannot. Autoregressive
         layouts that can override it."""
-        if sampling.forbid_prefix_ngrams:
-            raise SettingsError(f"the {self.config.name} stage ({self.layout} layout) cannot forbid its prefix's "
-                                "n-grams: forbid_prefix_ngrams needs a flat or interleaved stage; set it to 0.")
-        return 0
+        return self._off_here(sampling, "forbid_prefix_ngrams", "forbid its prefix's n-grams")
+
+    def _off_here(self, sampling: SamplingConfig, option: str, doing: str):
+        """``sampling``'s ``option`` (a prefix option of the flat layouts) where it is off (0), else a
+        ``SettingsError`` saying that this layout cannot (``doing``: what the option asks)."""
+        value = getattr(sampling, option)
+        if value:
+            raise SettingsError(f"the {self.config.name} stage ({self.layout} layout) cannot {doing}: {option} needs "
+                                f"a flat or interleaved stage; set {option} to 0.")
+        return value
 
     def draws(self, known: int, total: int, sampling: SamplingConfig) -> int | None:
         """How many uniforms ``generate`` draws from its generator continuing ``known`` frames to ``total``
