@@ -71,7 +71,7 @@ def settings_to_try(own: GenerationSettings, guidance: list[float] | None, voice
     for steps in semantic_adaptation or []:
         tried[f"the bundle's, semantic stage adapted {steps} steps" + (", prompt 4-grams forbidden" if steps else "")] = \
             replace(own, semantic_adaptation_steps=steps,
-                    semantic=replace(own.semantic, forbid_prefix_ngrams=ADAPTED_FORBIDDEN_NGRAMS if steps else 0))
+                    semantic=replace(own.semantic, forbid_prefix_ngrams=ADAPTED_FORBIDDEN_NGRAMS) if steps else own.semantic)
     if tried:
         return tried
     return {"the bundle's own": own,
