@@ -36,10 +36,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from audiolm.data.heldout import default_heldout_dir  # noqa: E402
-from audiolm.evaluation.metrics import copied_ngrams  # noqa: E402
 from audiolm.evaluation.mos import MOSPredictor  # noqa: E402
 from audiolm.evaluation.round_trips import agreement, semantic_ids  # noqa: E402
 from audiolm.evaluation.similarity import SpeakerEmbedder, centroids, cosine, nearest  # noqa: E402
+from audiolm.evaluation.speaker_figures import copied_from_prompt  # noqa: E402
 from audiolm.evaluation.voices import real_voices  # noqa: E402
 from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
 
@@ -123,7 +123,6 @@ def main() -> None:
     embedder = SpeakerEmbedder(sr)
     centre = centroids({s: embedder.embed_all(real.enroll[s]) for s in real.speakers})
     mos = MOSPredictor() if a.mos else None
-    rate = model.config.semantic_rate / sr  # semantic frames per sample
     first_sims = first_mos = None
     for name, settings in settings_to_try(model.default_settings, a.guidance, a.voice_prior,
                                           a.fine_by_example, a.coarse_temperature,
@@ -134,8 +133,8 @@ def main() -> None:
             prompts = [u[:3 * sr] for u in real.test[s] if len(u) >= 3 * sr][:a.prompts] or [real.test[s][0][:3 * sr]]
             for j, prompt in enumerate(prompts):
                 result = model.continuation(prompt, 4.0, seed=i * a.prompts + j, settings=settings)
-                out, known = result.audio[0][result.prompt_samples:], round(result.prompt_samples * rate)
-                copied.append(copied_ngrams(result.semantic_ids[0, :known], result.semantic_ids[0, known:]))
+                out = result.audio[0][result.prompt_samples:]
+                copied.append(copied_from_prompt(model, result)[0])
                 e = embedder.embed(out)
                 sims.append(cosine(e, centre[s]))
                 hits.append(nearest(e, centre) == s)

@@ -25,6 +25,13 @@ class Judges:
     mos_skipped: str | None = None
 
 
+def copied_from_prompt(model, result, n: int = 4) -> tuple[float, int]:
+    """How much of a continuation replays its prompt: ``copied_ngrams`` of the semantic ids after the prompt against
+    the prompt's own, and the prompt's semantic frames."""
+    known = round(result.prompt_samples * model.config.semantic_rate / model.config.sample_rate)
+    return copied_ngrams(result.semantic_ids[0, :known], result.semantic_ids[0, known:], n), known
+
+
 def _inputs(test: list, prompts: int, count: int) -> list:
     rest = test[prompts:]
     return (rest if len(rest) >= count else rest + test[:prompts])[:count]
@@ -65,12 +72,11 @@ def voice_figures(model, voices: VoiceSet, config, judges: Judges) -> dict:
     # and how much of its content replays the prompt: its semantic ids' 4-grams found in the prompt's, beside the
     # same share for the real next seconds where the utterance has them
     hits, copied, copied_real = [], [], []
-    rate = model.config.semantic_rate / sr
     for i, (wav, speaker) in enumerate(tqdm(prompts, desc=f"{voices.name}: continuation", leave=False)):
         result = model.continuation(wav[:prompt_len], config.continuation_seconds, seed=config.seed + i)
         new = result.audio[0, result.prompt_samples:]
-        known = round(result.prompt_samples * rate)
-        copied.append(copied_ngrams(result.semantic_ids[0, :known], result.semantic_ids[0, known:]))
+        share, known = copied_from_prompt(model, result)
+        copied.append(share)
         whole = result.prompt_samples + int(config.continuation_seconds * sr)
         if len(wav) >= whole:
             real_ids = semantic_ids(tokenizer, model.aligned(wav[:whole]))
