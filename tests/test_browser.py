@@ -76,6 +76,22 @@ def open_tab(page, name: str):
     tab.click()
 
 
+def set_slider(page, elem_id: str, value: float):
+    """Type ``value`` into a slider's number box until the slider itself has taken it. Typed too soon after the tab
+    opens, the value can be lost (the slider is drawn again with its default), and a button pressed then sends the
+    default."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    taken = f"() => Number(document.querySelector('#{elem_id} input[type=range]').value) === {value}"
+    for _ in range(10):
+        box.fill(f"{value:g}")
+        box.press("Enter")
+        for _ in range(10):  # up to 2 s for the slider to follow
+            if page.evaluate(taken):
+                return
+            time.sleep(0.2)
+    raise AssertionError(f"the {elem_id} slider never took {value}")
+
+
 def seconds_shown(player) -> int:
     """The duration a player shows, once it has read it (0:00 until then)."""
     deadline = time.time() + 30
@@ -135,8 +151,7 @@ def test_continuation_by_upload_streams_and_screenshot_at_1400(browser, server, 
     open_tab(page, "Continuation")
     page.locator("#continuation-prompt input[type=file]").set_input_files(str(EXAMPLE))
     # 20 s of new audio: long enough to see the stages' progress on the way
-    page.locator("#continuation-seconds input[type=number]").fill("20")
-    page.locator("#continuation-seconds input[type=number]").press("Enter")
+    set_slider(page, "continuation-seconds", 20)
     assert generate_and_check(page, "continuation", "continuation-button", prompt_seconds(EXAMPLE) + 20,
                               progress_shot=artifacts / "space-progress.png")
     page.locator("#about button.label-wrap").first.click()  # unfolded in the picture
@@ -172,9 +187,7 @@ def test_example_picks_its_model_in_acoustic_generation(browser, server):
 def test_unconditional_streams(browser, server):
     page = open_page(browser, server)
     open_tab(page, "Unconditional")
-    seconds = page.locator("#unconditional-seconds input[type=number]")
-    seconds.fill("3")
-    seconds.press("Enter")
+    set_slider(page, "unconditional-seconds", 3)
     generate_and_check(page, "unconditional", "unconditional-button", 3)
 
 
