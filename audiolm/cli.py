@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "toward the prompt's frames that say the same thing (0 = off; default: the bundle's own)")
     g.add_argument("--prompt-adaptation", type=int, default=None, metavar="STEPS",
                    help="continuation: steps of the semantic stage's adaptation to the prompt, which keeps more of "
-                        "its voice and sounds less natural (0 = off; default: the bundle's own)")
+                        "its voice and sounds less natural; its plan repeats none of the prompt's 4-grams of semantic ids (0 = "
+                        "off; default: the bundle's own)")
     g.add_argument("--out", required=True, help="wav, flac, ogg, mp3 or aiff (by its suffix)")
 
     r = sub.add_parser("resynthesize", help="codec round trip: encode then decode")

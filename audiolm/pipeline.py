@@ -17,7 +17,7 @@ from .bundle import BundleConfig, load_part, resolve_bundle
 from .codec import Codec, load_codec
 from .errors import BundleError, SettingsError
 from .loudness import loudness_gain
-from .prompt_adaptation import adapted_to_prefix
+from .prompt_adaptation import FORBIDDEN_NGRAMS, adapted_to_prefix
 from .sampling import SampleGenerators, SamplingConfig, TokenBias, check_seed, shorten
 from .serialization import config_from_dict, config_to_dict
 from .semantic import SemanticTokenizer
@@ -98,10 +98,14 @@ class GenerationSettings:
                        semantic_adaptation_steps: int | None = None) -> "GenerationSettings":
         """These settings with a caller's temperatures (semantic, coarse, fine), top-k / top-p, coarse-stage
         guidance, voice prior and steps of the semantic stage's adaptation to a prompt; what the caller leaves None
-        stays as is."""
+        stays as is. Adaptation asked for here comes as it was measured: where the semantic stage forbids none of
+        the prompt's n-grams, its 4-grams (``prompt_adaptation.FORBIDDEN_NGRAMS``), else the adapted stage replays
+        the prompt. (``dataclasses.replace`` sets one field alone.)"""
         temperatures = temperatures or self.temperatures
         semantic, coarse, fine = (replace(s, temperature=t, top_k=top_k or s.top_k, top_p=top_p or s.top_p)
                                   for s, t in zip((self.semantic, self.coarse, self.fine), temperatures))
+        if semantic_adaptation_steps and not semantic.forbid_prefix_ngrams:
+            semantic = replace(semantic, forbid_prefix_ngrams=FORBIDDEN_NGRAMS)
         return replace(self, semantic=semantic, coarse=coarse if guidance is None else replace(coarse, guidance=guidance),
                        fine=fine, voice_prior=self.voice_prior if voice_prior is None else voice_prior,
                        semantic_adaptation_steps=self.semantic_adaptation_steps if semantic_adaptation_steps is None

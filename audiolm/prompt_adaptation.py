@@ -20,6 +20,9 @@ import torch
 from .stages import Stage
 
 CROPS_PER_STEP = 4  # crops of the prompt in each step's batch
+# n of the prompt's n-grams an adapted stage plans without where its settings forbid none, as it was measured: with
+# nothing forbidden, 12 % (20 steps) and 36 % (60) of a plan's 4-grams came from the prompt, 3.5 % in real speech
+FORBIDDEN_NGRAMS = 4
 # the crops' seed: fixed, not the request's, so a prompt adapts the same way whatever the seed and sample i of a batch
 # is the sample its own seed gives alone (``audiolm.sampling.SampleGenerators``)
 CROPS_SEED = 0

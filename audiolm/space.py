@@ -321,7 +321,8 @@ transformers generate them in turn: semantic tokens, then the first 4 codec leve
 models trained for it take it), voice matching (continuation and a voice prompt: higher draws the codes more from
 the prompt's frames that say the same thing: the prompt's voice, at some cost in what is said or in note clarity;
 0 is off), prompt adaptation (continuation: the semantic model first learns from the prompt for this many steps, about
-0.4 s per 20: more of the prompt's voice, a little less natural; 0 is off), the seed (the same seed and settings
+0.4 s per 20: more of the prompt's voice, a little less natural, most at about 20; it never repeats 4 of the prompt's
+tokens in a row; 0 is off), the seed (the same seed and settings
 give the same audio) and the number of samples."""
 
 

@@ -43,8 +43,6 @@ from audiolm.evaluation.speaker_figures import copied_from_prompt  # noqa: E402
 from audiolm.evaluation.voices import real_voices  # noqa: E402
 from audiolm.pipeline import AudioLM, GenerationSettings  # noqa: E402
 
-ADAPTED_FORBIDDEN_NGRAMS = 4  # n of the prompt's n-grams an adapted semantic stage may not repeat (``--semantic-adaptation``)
-
 
 def settings_to_try(own: GenerationSettings, guidance: list[float] | None, voice_prior: list[float] | None = None,
                     fine_by_example: list[int] | None = None,
@@ -68,10 +66,9 @@ def settings_to_try(own: GenerationSettings, guidance: list[float] | None, voice
     if semantic_candidates:
         tried.update({f"the bundle's, {k} semantic plan{'s' * (k > 1)}": replace(own, semantic_candidates=k)
                       for k in semantic_candidates})
-    for steps in semantic_adaptation or []:
+    for steps in semantic_adaptation or []:  # with_overrides forbids the prompt's 4-grams in an adapted plan
         tried[f"the bundle's, semantic stage adapted {steps} steps" + (", prompt 4-grams forbidden" if steps else "")] = \
-            replace(own, semantic_adaptation_steps=steps,
-                    semantic=replace(own.semantic, forbid_prefix_ngrams=ADAPTED_FORBIDDEN_NGRAMS) if steps else own.semantic)
+            own.with_overrides(semantic_adaptation_steps=steps)
     if tried:
         return tried
     return {"the bundle's own": own,

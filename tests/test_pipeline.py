@@ -139,7 +139,8 @@ def test_a_space_request_takes_the_bundles_settings_unless_it_sets_temperatures(
     assert Request("tiny", "continuation").settings_for(model).voice_prior == model.default_settings.voice_prior
     with pytest.raises(SettingsError, match="Voice matching must be a number from 0 to 30"):
         Request("tiny", "continuation", voice_prior=-1)
-    assert Request("tiny", "continuation", prompt_adaptation=20).settings_for(model).semantic_adaptation_steps == 20
+    adapted = Request("tiny", "continuation", prompt_adaptation=20).settings_for(model)
+    assert adapted.semantic_adaptation_steps == 20 and adapted.semantic.forbid_prefix_ngrams == 4
     model.default_settings = replace(model.default_settings, semantic_adaptation_steps=10)
     assert Request("tiny", "continuation").settings_for(model).semantic_adaptation_steps == 10
     assert Request("tiny", "continuation", prompt_adaptation=0).settings_for(model).semantic_adaptation_steps == 0

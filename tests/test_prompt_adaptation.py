@@ -126,6 +126,22 @@ def test_a_continuation_plans_with_an_adapted_copy_deterministically(model, prom
     assert np.abs(np.concatenate(chunks, 1) - adapted.audio).max() <= 1e-6
 
 
+def test_adaptation_asked_for_by_its_steps_alone_plans_without_the_prompts_4grams(model, prompt):
+    """The Space's slider, ``generate --prompt-adaptation`` and ``with_overrides`` ask for adaptation by its steps; it
+    comes with the prompt's 4-grams forbidden, as it was measured, else the adapted stage replays the prompt."""
+    base = GenerationSettings(semantic=SamplingConfig(1.0), coarse=SamplingConfig(1.0), semantic_adaptation_lr=3e-3)
+    asked = base.with_overrides(semantic_adaptation_steps=60)
+    assert asked == replace(base, semantic_adaptation_steps=60, semantic=replace(base.semantic, forbid_prefix_ngrams=4))
+    known = model.tokenize(model.aligned(prompt))[0].shape[1]
+    unchecked = model.continuation(prompt, 2.0, num_samples=3, seed=5, settings=replace(base, semantic_adaptation_steps=60))
+    checked = model.continuation(prompt, 2.0, num_samples=3, seed=5, settings=asked)
+    assert sum(generated_ngrams_from(row[:known], row, 4) for row in unchecked.semantic_ids.tolist()) >= 3
+    assert all(generated_ngrams_from(row[:known], row, 4) == 0 for row in checked.semantic_ids.tolist())
+    three = replace(base, semantic=replace(base.semantic, forbid_prefix_ngrams=3))  # settings that forbid some n keep it
+    assert three.with_overrides(semantic_adaptation_steps=20).semantic == three.semantic
+    assert base.with_overrides(semantic_adaptation_steps=0) == base == base.with_overrides()
+
+
 def test_each_sample_of_an_adapted_continuation_is_the_one_its_own_seed_gives_alone(model, prompt):
     batch = model.continuation(prompt, 2.0, num_samples=3, seed=9, settings=ADAPTED)
     for i in (1, 2):
