@@ -24,8 +24,8 @@ import soundfile
 from audiolm.errors import AudioLMError, BundleError
 from audiolm.pipeline import GenerationSettings
 from audiolm.sampling import SEED_MAX, parse_seed, shorten
-from audiolm.space import (ABOUT, MAX_GUIDANCE, MAX_PROMPT_ADAPTATION, MAX_SAMPLES, MAX_SECONDS, MAX_TEMPERATURE,
-                           MAX_TOP_K, MAX_VOICE_PRIOR,
+from audiolm.space import (ABOUT, MAX_GUIDANCE, MAX_PROMPT_ADAPTATION, MAX_SAMPLES, MAX_SECONDS, MAX_SEMANTIC_PLANS,
+                           MAX_TEMPERATURE, MAX_TOP_K, MAX_VOICE_PRIOR,
                            BundleSource, BundleStore, OutputFolder, Request, Response, model_card_summary, run, run_streamed)
 
 ROOT = Path(__file__).resolve().parent
@@ -139,7 +139,7 @@ def seed_value(text) -> int | None:
 def advanced_controls(defaults: GenerationSettings, voice: bool, prompt: bool):
     """Per-stage temperatures (the bundle's own defaults), top-k, seed, samples (the named endpoints' order), and
     the page's own: top-p, the coarse stage's guidance, the voice prior (``voice``: the tab has a voice reference)
-    and the semantic stage's adaptation to the prompt (``prompt``: the tab continues one)."""
+    and the semantic stage's adaptation to the prompt and plans to choose from (``prompt``: the tab continues one)."""
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
             temperatures = [checked_slider(0, MAX_TEMPERATURE, value=v, step=0.05, label=f"{name} temperature",
@@ -157,11 +157,14 @@ def advanced_controls(defaults: GenerationSettings, voice: bool, prompt: bool):
             adaptation = checked_slider(0, MAX_PROMPT_ADAPTATION, value=defaults.semantic_adaptation_steps, step=5,
                                         label="Prompt adaptation (steps, 0 = off)", min_width=120, visible=prompt,
                                         info="more: the prompt's voice kept, less natural; 0.4 s per 20 steps")
+            plans = checked_slider(1, MAX_SEMANTIC_PLANS, value=defaults.semantic_candidates, step=1,
+                                   label="Semantic plans (1 = one)", min_width=120, visible=prompt,
+                                   info="more: the plan that changes most of them; the prompt's voice kept, less natural")
         with gr.Row():
             seed = gr.Textbox(value="", label="Seed", info=f"blank = random; a whole number from 0 to {SEED_MAX}",
                               max_lines=1, min_width=120)
             samples = checked_slider(1, MAX_SAMPLES, value=1, step=1, label="Number of samples", min_width=120)
-    return [*temperatures, top_k, seed, samples], [top_p, guidance, voice_prior, adaptation]
+    return [*temperatures, top_k, seed, samples], [top_p, guidance, voice_prior, adaptation, plans]
 
 
 def result_outputs(tab: str, streamed: bool):
@@ -196,9 +199,9 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
     t_sem0, t_coarse0, t_fine0 = own.temperatures
 
     def request(mode, audio, voice, bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p=None,
-                guidance=None, voice_prior=None, adaptation=None):
+                guidance=None, voice_prior=None, adaptation=None, plans=None):
         return lambda: Request(bundle, mode, audio, voice, seconds, (t_sem, t_coarse, t_fine), top_k,
-                               seed_value(seed), samples, top_p, guidance, voice_prior, adaptation)
+                               seed_value(seed), samples, top_p, guidance, voice_prior, adaptation, plans)
 
     # The named endpoints (view_api() marks the arguments with defaults optional: all but the input audio / prompt)
     def unconditional(bundle=default, seconds=5.0, t_sem=t_sem0, t_coarse=t_coarse0, t_fine=t_fine0, top_k=0, seed="",
@@ -217,24 +220,25 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
                                                 t_fine, top_k, seed, samples), progress)
 
     # what the page's buttons call: the same plus top-p, guidance, the voice prior (off where there is no voice
-    # reference) and the prompt adaptation (off where there is no prompt); unconditional and continuation stream
+    # reference), the prompt adaptation and semantic plans (hidden where there is no prompt: the bundle's own);
+    # unconditional and continuation stream
     def unconditional_page(bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p, guidance,
-                           voice_prior, adaptation, progress=gr.Progress()):
+                           voice_prior, adaptation, plans, progress=gr.Progress()):
         yield from generate_streamed(store, outputs, request("unconditional", None, None, bundle, seconds, t_sem,
                                                              t_coarse, t_fine, top_k, seed, samples, top_p,
-                                                             guidance, voice_prior, adaptation), progress)
+                                                             guidance, voice_prior, adaptation, plans), progress)
 
     def acoustic_generation_page(audio, voice, bundle, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p,
-                                 guidance, voice_prior, adaptation, progress=gr.Progress()):
+                                 guidance, voice_prior, adaptation, plans, progress=gr.Progress()):
         return generate(store, outputs, request("acoustic_generation", audio, voice, bundle, 5.0, t_sem, t_coarse,
                                                 t_fine, top_k, seed, samples, top_p, guidance, voice_prior,
-                                                adaptation), progress)
+                                                adaptation, plans), progress)
 
     def continuation_page(audio, bundle, seconds, t_sem, t_coarse, t_fine, top_k, seed, samples, top_p, guidance,
-                          voice_prior, adaptation, progress=gr.Progress()):
+                          voice_prior, adaptation, plans, progress=gr.Progress()):
         yield from generate_streamed(store, outputs, request("continuation", audio, None, bundle, seconds, t_sem,
                                                              t_coarse, t_fine, top_k, seed, samples, top_p,
-                                                             guidance, voice_prior, adaptation), progress)
+                                                             guidance, voice_prior, adaptation, plans), progress)
 
     def wire(button, page_fn, api_fn, name, inputs, page_only, live, outs):
         """The visible button runs the page's version; a hidden one carries the named endpoint."""
@@ -261,7 +265,7 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
                         f"{MAX_SECONDS:g} s are used. Uploads and results are deleted after "
                         f"{keep_files_seconds / 60:g} minutes.")
         # every tab's, set to a bundle's own when it is picked
-        temperature_sliders, guidance_sliders, voice_sliders, adaptation_sliders = [], [], [], []
+        temperature_sliders, guidance_sliders, voice_sliders, adaptation_sliders, plan_sliders = [], [], [], [], []
 
         def tab_controls(voice: bool = True, prompt: bool = False):
             """A tab's Advanced controls, its sliders of a bundle's own settings recorded."""
@@ -270,6 +274,7 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
             guidance_sliders.append(page_only[1])
             voice_sliders.append(page_only[2])
             adaptation_sliders.append(page_only[3])
+            plan_sliders.append(page_only[4])
             return controls, page_only
         with gr.Tab("Continuation"):
             with gr.Row(equal_height=False):
@@ -318,8 +323,9 @@ def build_app(store: BundleStore, outputs: OutputFolder, max_upload_mb: int = MA
             settings = store.get(name).default_settings
             tabs = len(guidance_sliders)
             return [*settings.temperatures * tabs, *[settings.coarse.guidance] * tabs, *[settings.voice_prior] * tabs,
-                    *[settings.semantic_adaptation_steps] * tabs]
-        bundle.change(own_sampling, bundle, temperature_sliders + guidance_sliders + voice_sliders + adaptation_sliders,
+                    *[settings.semantic_adaptation_steps] * tabs, *[settings.semantic_candidates] * tabs]
+        bundle.change(own_sampling, bundle,
+                      temperature_sliders + guidance_sliders + voice_sliders + adaptation_sliders + plan_sliders,
                       api_visibility="private")
         about(store)
     return app

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continuation: steps of the semantic stage's adaptation to the prompt, which keeps more of "
                         "its voice and sounds less natural; its plan repeats none of the prompt's 4-grams of semantic ids (0 = "
                         "off; default: the bundle's own)")
+    g.add_argument("--semantic-plans", type=int, default=None, metavar="K",
+                   help="continuation: of K semantic plans per sample, the one whose ids change most, which keeps "
+                        "more of the prompt's voice and sounds less natural (1 = one; default: the bundle's own)")
     g.add_argument("--out", required=True, help="wav, flac, ogg, mp3 or aiff (by its suffix)")
 
     r = sub.add_parser("resynthesize", help="codec round trip: encode then decode")
@@ -166,7 +169,7 @@ def cmd_generate(args):
 
     # everything that can be checked before generating is: a bad setting or --out loses no work
     GenerationSettings().with_overrides(args.temperature, args.top_k, args.top_p, args.guidance, args.voice_prior,
-                                        args.prompt_adaptation)
+                                        args.prompt_adaptation, args.semantic_plans)
     if args.mode != "unconditional" and not args.input:
         raise SettingsError(f"--mode {args.mode} needs --input")
     out = Path(args.out)
@@ -176,7 +179,7 @@ def cmd_generate(args):
         check_out(path)
     model = load_model(args)
     settings = model.default_settings.with_overrides(args.temperature, args.top_k, args.top_p, args.guidance,
-                                                     args.voice_prior, args.prompt_adaptation)
+                                                     args.voice_prior, args.prompt_adaptation, args.semantic_plans)
     kwargs = dict(num_samples=args.num_samples, seed=args.seed, settings=settings, progress=tqdm_progress())
     if args.mode == "unconditional":
         result = model.unconditional(args.seconds, **kwargs)

@@ -95,12 +95,13 @@ class GenerationSettings:
     def with_overrides(self, temperatures: tuple[float, float, float] | None = None, top_k: int | None = None,
                        top_p: float | None = None, guidance: float | None = None,
                        voice_prior: float | None = None,
-                       semantic_adaptation_steps: int | None = None) -> "GenerationSettings":
+                       semantic_adaptation_steps: int | None = None,
+                       semantic_candidates: int | None = None) -> "GenerationSettings":
         """These settings with a caller's temperatures (semantic, coarse, fine), top-k / top-p, coarse-stage
-        guidance, voice prior and steps of the semantic stage's adaptation to a prompt; what the caller leaves None
-        stays as is. Adaptation asked for here comes as it was measured: where the semantic stage forbids none of
-        the prompt's n-grams, its 4-grams (``prompt_adaptation.FORBIDDEN_NGRAMS``), else the adapted stage replays
-        the prompt. (``dataclasses.replace`` sets one field alone.)"""
+        guidance, voice prior, steps of the semantic stage's adaptation to a prompt and semantic plans drawn per
+        sample; what the caller leaves None stays as is. Adaptation asked for here comes as it was measured: where
+        the semantic stage forbids none of the prompt's n-grams, its 4-grams (``prompt_adaptation.FORBIDDEN_NGRAMS``),
+        else the adapted stage replays the prompt. (``dataclasses.replace`` sets one field alone.)"""
         temperatures = temperatures or self.temperatures
         semantic, coarse, fine = (replace(s, temperature=t, top_k=top_k or s.top_k, top_p=top_p or s.top_p)
                                   for s, t in zip((self.semantic, self.coarse, self.fine), temperatures))
@@ -109,7 +110,9 @@ class GenerationSettings:
         return replace(self, semantic=semantic, coarse=coarse if guidance is None else replace(coarse, guidance=guidance),
                        fine=fine, voice_prior=self.voice_prior if voice_prior is None else voice_prior,
                        semantic_adaptation_steps=self.semantic_adaptation_steps if semantic_adaptation_steps is None
-                       else semantic_adaptation_steps)
+                       else semantic_adaptation_steps,
+                       semantic_candidates=self.semantic_candidates if semantic_candidates is None
+                       else semantic_candidates)
 
     def save(self, folder: str | Path) -> None:
         (Path(folder) / GENERATION_CONFIG).write_text(json.dumps(config_to_dict(self), indent=2))

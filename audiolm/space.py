@@ -34,6 +34,7 @@ MAX_TOP_K = 1024
 MAX_GUIDANCE = 8.0  # of the coarse stage's classifier-free guidance weight
 MAX_VOICE_PRIOR = 30.0  # of the voice prior's weight (audiolm.voice_prior)
 MAX_PROMPT_ADAPTATION = 60  # steps of the semantic stage's adaptation to a prompt (audiolm.prompt_adaptation)
+MAX_SEMANTIC_PLANS = 16  # semantic plans drawn per sample (GenerationSettings.semantic_candidates); 32 kept less voice
 # overall progress at the start of each stage: the coarse stage dominates the time
 STAGE_SPAN = {"semantic": (0.0, 0.2), "coarse": (0.2, 0.85), "fine": (0.85, 0.97), "decode": (0.97, 1.0)}
 STAGE_NAMES = {"semantic": "semantic tokens (content)", "coarse": "coarse acoustic tokens",
@@ -117,6 +118,8 @@ class Request:
     voice_prior: float | None = None  # the voice prior's weight; None: the bundle's own (the page offers it)
     # steps of the semantic stage's adaptation to a continuation's prompt; None: the bundle's own (the page offers it)
     prompt_adaptation: int | None = None
+    # semantic plans drawn per sample, the one whose ids change most kept; None: the bundle's own (the page offers it)
+    semantic_plans: int | None = None
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -145,12 +148,14 @@ class Request:
         if self.prompt_adaptation is not None:
             self.prompt_adaptation = int(number("Prompt adaptation", self.prompt_adaptation, 0, MAX_PROMPT_ADAPTATION,
                                                 whole=True))
+        if self.semantic_plans is not None:
+            self.semantic_plans = int(number("Semantic plans", self.semantic_plans, 1, MAX_SEMANTIC_PLANS, whole=True))
 
     def settings_for(self, model: AudioLM) -> GenerationSettings:
-        """The bundle's own settings with this request's temperatures, top-k, top-p, coarse guidance, voice prior
-        and prompt adaptation where it sets them."""
+        """The bundle's own settings with this request's temperatures, top-k, top-p, coarse guidance, voice prior,
+        prompt adaptation and semantic plans where it sets them."""
         return model.default_settings.with_overrides(self.temperatures, self.top_k, self.top_p, self.guidance,
-                                                     self.voice_prior, self.prompt_adaptation)
+                                                     self.voice_prior, self.prompt_adaptation, self.semantic_plans)
 
 
 @dataclass
@@ -322,8 +327,10 @@ models trained for it take it), voice matching (continuation and a voice prompt:
 the prompt's frames that say the same thing: the prompt's voice, at some cost in what is said or in note clarity;
 0 is off), prompt adaptation (continuation: the semantic model first learns from the prompt for this many steps, about
 0.4 s per 20: more of the prompt's voice, a little less natural, most at about 20; it never repeats 4 of the prompt's
-tokens in a row; 0 is off), the seed (the same seed and settings
-give the same audio) and the number of samples."""
+tokens in a row; 0 is off), semantic plans (continuation: of this many plans of what is said, the one whose tokens
+change most: more of the prompt's voice, less natural; 1 is off; with prompt adaptation at 20 and 16 plans, the
+evaluation's real voices scored a speaker similarity 0.02 to 0.03 higher, 0.748 to 0.755, and a predicted MOS 0.15
+to 0.25 lower), the seed (the same seed and settings give the same audio) and the number of samples."""
 
 
 def model_card_summary(card: Path) -> str:

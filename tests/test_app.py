@@ -304,19 +304,27 @@ def test_example_labels_say_which_voice_is_real():
     assert app.example_label("examples/piano-heldout-0045.wav") == "piano · held-out 0045"
 
 
-def test_the_pages_prompt_adaptation_reaches_a_continuation(client):
-    """The continuation tab's *Prompt adaptation* slider: 0 and 20 steps plan other content from the same seed (the
-    bundle's own is 0: the same audio as the named endpoint's), and a value off the slider gets a message."""
-    def page(steps):
-        # prompt, model, seconds, temperatures, top-k, seed, samples, top-p, guidance, voice matching, adaptation
+def test_the_pages_prompt_adaptation_and_semantic_plans_reach_a_continuation(client):
+    """The continuation tab's *Prompt adaptation* and *Semantic plans* sliders: 20 steps, or 16 plans, plan other
+    content from the same seed than the bundle's own (0 and 1: the same audio as the named endpoint's), and a value
+    off a slider gets a message."""
+    def page(steps, plans=1):
+        # prompt, model, seconds, temperatures, top-k, seed, samples, top-p, guidance, voice matching, adaptation,
+        # plans
         out = client.predict(handle_file(str(EXAMPLE)), "speech", 1.0, 1.0, 0.8, 0.6, 0, "5", 1, 1, 4, 12, steps,
-                             api_name="/continuation_page")
+                             plans, api_name="/continuation_page")
         return read(out[1])[0]
-    adapted, off = page(20), page(0)
+    adapted, planned, off = page(20), page(0, 16), page(0)  # of 4 plans, seed 5's own changes most: the same
     same = client.predict(handle_file(str(EXAMPLE)), "speech", 1.0, 1.0, 0.8, 0.6, 0, "5", 1, api_name="/continuation")
     assert np.array_equal(off, read(same[0])[0])
-    assert adapted.shape == off.shape and not np.array_equal(adapted, off)
+    for other in (adapted, planned):
+        assert other.shape == off.shape and not np.array_equal(other, off)
+    assert not np.array_equal(adapted, planned)
     with pytest.raises(AppError, match="Prompt adaptation must be a whole number from 0 to 60, got 2.5"):
         page(2.5)
     with pytest.raises(AppError, match="maximum value 60"):
         page(70)
+    with pytest.raises(AppError, match="Semantic plans must be a whole number from 1 to 16, got 2.5"):
+        page(0, 2.5)
+    with pytest.raises(AppError, match="maximum value 16"):
+        page(0, 17)

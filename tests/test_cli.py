@@ -180,6 +180,7 @@ def one_error_line(proc, code, start):
     (["--voice-prior", "-2"], "error: voice_prior must be a finite number >= 0 (0 = off), got -2.0"),
     (["--prompt-adaptation", "-3"], "error: semantic_adaptation_steps must be a whole number from 0 (off) to 200, "
                                     "got -3"),
+    (["--semantic-plans", "0"], "error: semantic_candidates must be a whole number from 1 to 64, got 0"),
     (["--guidance", "2"], "error: the coarse stage (autoregressive layout) cannot be guided"),  # not trained for it
 ])
 def test_bad_settings_are_one_error_line_and_exit_2(bundle, tmp_path, args, start):

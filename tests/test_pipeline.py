@@ -144,9 +144,15 @@ def test_a_space_request_takes_the_bundles_settings_unless_it_sets_temperatures(
     model.default_settings = replace(model.default_settings, semantic_adaptation_steps=10)
     assert Request("tiny", "continuation").settings_for(model).semantic_adaptation_steps == 10
     assert Request("tiny", "continuation", prompt_adaptation=0).settings_for(model).semantic_adaptation_steps == 0
+    model.default_settings = replace(model.default_settings, semantic_candidates=3)
+    assert Request("tiny", "continuation").settings_for(model).semantic_candidates == 3
+    assert Request("tiny", "continuation", semantic_plans=16).settings_for(model).semantic_candidates == 16
     for bad in (-5, 61, 2.5):
         with pytest.raises(SettingsError, match="Prompt adaptation must be a whole number from 0 to 60"):
             Request("tiny", "continuation", prompt_adaptation=bad)
+    for bad in (0, 17, 2.5):
+        with pytest.raises(SettingsError, match="Semantic plans must be a whole number from 1 to 16"):
+            Request("tiny", "continuation", semantic_plans=bad)
 
 
 def test_fp16_bundle_loads_into_fp32(tmp_path, tiny_model):
