@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "toward the prompt's frames that say the same thing (0 = off; default: the bundle's own)")
     g.add_argument("--prompt-adaptation", type=int, default=None, metavar="STEPS",
                    help="continuation: steps of the semantic stage's adaptation to the prompt, which keeps more of "
-                        "its voice and sounds less natural; its plan repeats none of the prompt's 4-grams of semantic ids (0 = "
-                        "off; default: the bundle's own)")
+                        "its voice and sounds less natural; the plan then repeats none of the prompt's 4-grams of "
+                        "semantic ids (0 = off; default: the bundle's own)")
     g.add_argument("--semantic-plans", type=int, default=None, metavar="K",
                    help="continuation: of K semantic plans per sample, the one whose ids change most, which keeps "
                         "more of the prompt's voice and sounds less natural (1 = one; default: the bundle's own)")

@@ -305,9 +305,9 @@ def test_example_labels_say_which_voice_is_real():
 
 
 def test_the_pages_prompt_adaptation_and_semantic_plans_reach_a_continuation(client):
-    """The continuation tab's *Prompt adaptation* and *Semantic plans* sliders: 20 steps, or 16 plans, plan other
-    content from the same seed than the bundle's own (0 and 1: the same audio as the named endpoint's), and a value
-    off a slider gets a message."""
+    """The continuation tab's *Prompt adaptation* and *Semantic plans* sliders: 20 steps, or 16 plans, change what a
+    seed gives with the bundle's own (0 and 1: the same audio as the named endpoint's), and a value off a slider gets
+    a message."""
     def page(steps, plans=1):
         # prompt, model, seconds, temperatures, top-k, seed, samples, top-p, guidance, voice matching, adaptation,
         # plans
