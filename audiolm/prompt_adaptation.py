@@ -8,8 +8,9 @@ move the stage toward this speaker's way of speaking; on real held-out readers i
 (resemblyzer similarity +0.005 to +0.025 over three blocks of draws at 20 steps of lr 3e-4) and sounded less natural
 (DistillMOS -0.09 to -0.16; progress entry ``prompt_adaptation_2026_12_07``), so the shipped bundles leave it off.
 Unchecked, the adapted stage also replays the prompt, so it is meant to plan with the prompt's n-grams forbidden
-(``SamplingConfig.forbid_prefix_ngrams``, ``audiolm.forbidden_ngrams``). The original stage is never changed: each
-request adapts its own copy.
+(``SamplingConfig.forbid_prefix_ngrams``, ``audiolm.forbidden_ngrams``; ``GenerationSettings.with_overrides``, the
+path of the Space and the CLI, forbids ``FORBIDDEN_NGRAMS`` with the adaptation). The original stage is never
+changed: each request adapts its own copy.
 """
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def settings_to_try(own: GenerationSettings, guidance: list[float] | None, voice
     if fine_by_example:
         tried.update({f"the bundle's, fine by example {k}": replace(own, fine_by_example=k) for k in fine_by_example})
     if semantic_candidates:
-        tried.update({f"the bundle's, {k} semantic plan{'s' * (k > 1)}": replace(own, semantic_candidates=k)
+        tried.update({f"the bundle's, {k} semantic plan{'s' * (k > 1)}": own.with_overrides(semantic_candidates=k)
                       for k in semantic_candidates})
     for steps in semantic_adaptation or []:  # with_overrides forbids the prompt's 4-grams in an adapted plan
         tried[f"the bundle's, semantic stage adapted {steps} steps" + (", prompt 4-grams forbidden" if steps else "")] = \
